@@ -1,0 +1,19 @@
+/*
+ * admin.h - the admin console: a virtual database ("pgtide", also answering
+ * as "pgbouncer") that speaks PgBouncer's SHOW dialect and control commands
+ * over the normal wire protocol.
+ */
+#ifndef PGTIDE_ADMIN_H
+#define PGTIDE_ADMIN_H
+
+#include "common.h"
+
+struct client;
+
+/* Authenticated client asked for the admin database: check admin_users /
+ * stats_users and send the welcome, or refuse. */
+void admin_login(struct client *c);
+/* One whole message from an admin client. */
+void admin_message(struct client *c, uint8_t type, const uint8_t *body, size_t len);
+
+#endif

@@ -1,0 +1,99 @@
+/*
+ * client.h - one client connection: startup, authentication, then relaying
+ * its messages to whichever server the pool lends it.
+ */
+#ifndef PGTIDE_CLIENT_H
+#define PGTIDE_CLIENT_H
+
+#include <netinet/in.h>
+
+#include "common.h"
+#include "link.h"
+#include "list.h"
+#include "params.h"
+#include "proto.h"
+#include "worker.h"
+
+struct pool;
+struct server;
+struct client_auth;
+
+typedef enum {
+	CL_STARTUP = 0,   /* waiting for the startup packet */
+	CL_AUTH,          /* password / SASL exchange */
+	CL_LOGIN_SYNC,    /* logged in; a server is normalising its parameters */
+	CL_READY,         /* logged in */
+	CL_CLOSING,
+} client_state_t;
+
+typedef struct client {
+	reapable_t reap;
+	link_t link;
+	list_node_t worker_node;   /* worker->clients */
+	list_node_t pool_node;     /* pool->clients (pool lock) */
+	list_node_t wait_node;     /* pool->waiters (pool lock) */
+	struct pool *pool;
+	struct server *server;     /* linked server (set under the pool lock) */
+	client_state_t state;
+	uint64_t id;
+	bool is_admin;
+	bool admin_can_control;
+	bool waiting;              /* in the pool's queue (pool lock) */
+	bool server_incoming;      /* a server is being moved to it (pool lock) */
+	bool pending_since_sync;   /* extended-protocol messages sent since the last Sync */
+	bool skip_until_sync;      /* after a pgtide error in an extended sequence */
+	bool terminated;           /* sent Terminate */
+	bool wants_close;          /* close once output is flushed */
+	uint8_t wait_cause;        /* why a wait ended without a server */
+	int inflight;              /* mailbox messages that point to it (pool lock) */
+	uint32_t fwd_remaining;    /* bytes of a client message still to relay raw */
+	uint32_t skip_bytes;       /* bytes of a dropped message still to skip */
+
+	uint32_t cancel_pid;       /* pgtide's BackendKeyData for this client */
+	uint32_t cancel_key;
+
+	struct client_auth *auth;  /* during login only */
+	char user[PROTO_MAX_NAME_LEN + 1];
+	char dbname[PROTO_MAX_NAME_LEN + 1];
+	param_set_t params;        /* tracked values the client has (NULL = pool default) */
+	param_extras_t extras;     /* other startup parameters */
+	param_set_t raw_startup;   /* tracked startup values before normalisation (login only) */
+
+	struct sockaddr_in6 addr;  /* v4 addresses mapped; sin6_family AF_UNIX for unix sockets */
+	uint16_t local_port;
+	usec_t connect_wall;
+	usec_t created;            /* monotonic: client_login_timeout */
+	usec_t wait_start;         /* monotonic: wait time, query_wait_timeout */
+	usec_t last_active;        /* monotonic: client_idle_timeout */
+} client_t;
+
+/* A new accepted socket on worker w. */
+void client_accept(worker_t *w, int fd, bool is_unix);
+/* The pool gave c a server (on c's worker); records the wait. */
+void client_server_assigned(client_t *c, struct server *s);
+/* The server c was linked to is gone; send an error, close c. */
+void client_server_lost(client_t *c, const char *sqlstate, const char *msg);
+/* A server released c; relay anything c queued meanwhile. */
+void client_continue(client_t *c);
+/* Answer c's pending request with an error and carry on (or close it when
+ * fatal). */
+void client_fail_request(client_t *c, const char *sqlstate, const char *msg, bool fatal);
+/* The login-time parameter sync finished on the linked server. */
+void client_login_sync_done(client_t *c, const char *err_sqlstate, const char *err_msg);
+void client_close(client_t *c, const char *reason);
+void client_tick(worker_t *w, usec_t now);
+/* Output queued for c: flush (from the server side). */
+bool client_flush(client_t *c);
+/* The linked server's output drained: read more from the client. */
+void client_resume(client_t *c);
+/* Frees a closing client whose last in-flight reference just went. */
+void client_free_deferred(client_t *c);
+
+/* Mailbox handlers (each holds an in-flight reference to the client). */
+void client_retry_fn(worker_t *w, void *client, void *unused);
+void client_login_refused_fn(worker_t *w, void *client, void *unused);
+void client_cancel_wait_fn(worker_t *w, void *client, void *unused);
+
+const char *client_addr_str(const client_t *c, char *buf, size_t cap, int *port);
+
+#endif

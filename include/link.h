@@ -1,0 +1,84 @@
+/*
+ * link.h - one socket: its events on a worker's loop, its input buffer, its
+ * output queue, and the transport (plain TCP/unix now; TLS and WebSocket slot
+ * in behind the same small ops table).
+ *
+ * Reading: link_read() appends what the socket has to `in`.
+ * Writing: link_write() queues bytes (in `out`, spilling to a heap buffer
+ * only when generated output does not fit); relayed data uses
+ * link_out_room()/link_out_commit() so that a full peer pauses its source
+ * instead of growing. link_flush() sends what is queued with one syscall
+ * where possible and arms the write event when the socket is full.
+ */
+#ifndef PGTIDE_LINK_H
+#define PGTIDE_LINK_H
+
+#include <event2/event_struct.h>
+
+#include "common.h"
+#include "iobuf.h"
+
+struct worker;
+struct link;
+
+typedef struct transport_ops {
+	const char *name;
+	ssize_t (*read)(struct link *l, void *buf, size_t n);
+	ssize_t (*write)(struct link *l, const void *buf, size_t n);
+	void (*close)(struct link *l);
+} transport_ops_t;
+
+extern const transport_ops_t transport_plain;
+
+typedef enum {
+	LINK_READ_OK = 1,      /* some bytes were added to `in` */
+	LINK_READ_AGAIN = 0,   /* nothing to read now (or `in` is full) */
+	LINK_READ_EOF = -1,    /* the peer closed */
+	LINK_READ_ERROR = -2,  /* the socket failed */
+} link_read_t;
+
+typedef struct link {
+	int fd;
+	struct worker *worker;
+	const transport_ops_t *tp;
+	void *tp_ctx;
+	struct event rev, wev;
+	iobuf_t *in, *out;
+	uint8_t *spill;           /* generated output that did not fit in `out` */
+	uint32_t spill_len, spill_off, spill_cap;
+	bool attached;            /* events assigned on worker->base */
+	bool read_paused;
+	bool write_armed;
+	void *owner;
+	void (*on_read)(struct link *l);
+	void (*on_drain)(struct link *l); /* queued output all sent after a stall */
+} link_t;
+
+void link_init(link_t *l, int fd, void *owner, void (*on_read)(link_t *), void (*on_drain)(link_t *));
+/* Registers the socket on w's loop (reading on). */
+void link_attach(link_t *l, struct worker *w);
+/* Removes the socket from its loop; buffers must be empty to move it to
+ * another worker (link_release_buffers first). */
+void link_detach(link_t *l);
+void link_close(link_t *l);
+
+link_read_t link_read(link_t *l);
+void link_pause_read(link_t *l);
+void link_resume_read(link_t *l);
+
+/* Free contiguous room at the tail of `out` (allocating it on demand); 0 when
+ * generated output is spilled and must drain first. */
+size_t link_out_room(link_t *l, uint8_t **at);
+void link_out_commit(link_t *l, size_t n);
+/* Queues bytes; never fails (spills to the heap when `out` is full). */
+void link_write(link_t *l, const void *data, size_t n);
+/* Bytes queued and not yet sent. */
+size_t link_out_pending(const link_t *l);
+/* Sends queued output. Returns false if the socket failed. */
+bool link_flush(link_t *l);
+/* Gives empty buffers back to the worker's cache (idle connections hold none). */
+void link_release_buffers(link_t *l);
+/* Frees the input buffer once everything in it is consumed. */
+void link_trim_input(link_t *l);
+
+#endif

@@ -1,0 +1,178 @@
+/*
+ * pool.h - one pool per (database, user): its server connections, its queue
+ * of waiting clients, its limits. Shared by all workers; one mutex, held only
+ * for O(1) list operations. pool.c does no I/O and calls no other module
+ * while holding the lock: it returns a decision and the caller acts on it.
+ */
+#ifndef PGTIDE_POOL_H
+#define PGTIDE_POOL_H
+
+#include <pthread.h>
+
+#include "common.h"
+#include "config.h"
+#include "list.h"
+#include "params.h"
+#include "runtime.h"
+#include "stats.h"
+
+struct client;
+struct server;
+struct worker;
+
+#define POOL_NORM_CACHE 32
+
+typedef struct pool {
+	pthread_mutex_t lock;
+	list_node_t rt_node;
+	runtime_t *rt;
+
+	char *dbname;             /* as clients ask for it */
+	char *user;               /* client user */
+	/* Where and how to connect (fixed at creation; RELOAD marks servers
+	 * close_needed when these change). */
+	char *host;
+	int port;
+	char *server_dbname;
+	char *server_user;
+	char *server_password;    /* plain or md5 secret, or NULL */
+	int pool_mode;
+	int pool_size;
+	int min_pool_size;
+	int reserve_pool_size;
+	uint64_t generation;      /* bumped by RELOAD when the target changed */
+
+	/* Servers by state; a server is in exactly one of these lists. */
+	list_node_t idle[MAX_WORKERS];  /* per home worker, LIFO */
+	list_node_t active;       /* linked to a client */
+	list_node_t login;        /* connecting / logging in */
+	list_node_t busy;         /* unlinked but not reusable yet: reset, cancel, moving */
+	int n_idle, n_active, n_login, n_busy;
+
+	list_node_t waiters;      /* clients waiting for a server, FIFO */
+	int n_waiting;
+	list_node_t clients;      /* every logged-in client of this pool */
+	int n_clients;
+	int n_cancel_pending;
+
+	bool paused;
+	bool disabled;
+
+	/* What the server said at login (ParameterStatus), sent to every new
+	 * client; empty until the first server logged in. */
+	char *welcome;            /* packed name\0value\0... */
+	uint32_t welcome_len;
+	bool welcome_ready;
+	param_set_t defaults;     /* tracked values from the welcome */
+	/* raw startup value -> value the server reported for it */
+	struct {
+		int id;
+		char *raw, *norm;
+	} norm_cache[POOL_NORM_CACHE];
+	int n_norm;
+
+	int pool_reserved_logins; /* login slots taken by pool_acquire, not yet filled */
+	usec_t last_login_failure;   /* monotonic; for server_login_retry */
+	bool last_login_fatal;    /* the server refused the login (not just unreachable) */
+	char last_login_error[256];
+	char last_login_sqlstate[6];
+
+	stats_slot_t *stats;      /* [rt->nworkers], each written by its worker */
+	stats_counters_t period_prev, period_avg;  /* for SHOW STATS averages */
+	hist_t period_wait_prev, period_xact_prev, period_wait, period_xact;
+	uint64_t period_busy_prev;
+	double utilization;
+	usec_t period_start;
+} pool_t;
+
+/* Finds or creates the pool; NULL with *errcode/errmsg when the database is
+ * not configured. */
+pool_t *pool_get(runtime_t *rt, const config_t *cfg, const char *dbname, const char *user,
+		 const char **sqlstate, char *errmsg, size_t errlen);
+void pool_free_all(runtime_t *rt);
+
+static inline void pool_lock(pool_t *p)
+{
+	pthread_mutex_lock(&p->lock);
+}
+static inline void pool_unlock(pool_t *p)
+{
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- decisions (caller holds no lock; these take it) ---- */
+typedef enum {
+	ACQ_GOT_LOCAL,    /* *server is idle on the caller's worker: use it now */
+	ACQ_GOT_REMOTE,   /* *server lives on another worker: ask it to move */
+	ACQ_WAIT,         /* client queued */
+	ACQ_WAIT_CONNECT, /* client queued; caller opens one new server connection */
+	ACQ_FAIL_RETRY,   /* logins have been failing: refuse for server_login_retry */
+	ACQ_PAUSED,       /* client queued until RESUME */
+} acquire_t;
+
+/* On ACQ_GOT_REMOTE, *home is the worker that owns the server now. */
+acquire_t pool_acquire(pool_t *p, struct client *c, struct worker *w, struct server **server,
+		       struct worker **home, usec_t now);
+
+typedef enum {
+	REL_IDLE,          /* parked idle on its worker */
+	REL_GIVE_LOCAL,    /* handed to *client on the same worker */
+	REL_GIVE_REMOTE,   /* handed to *client on another worker: move it */
+	REL_CLOSE,         /* close it (lifetime, close_needed); server_close replaces it */
+} release_t;
+
+release_t pool_release(pool_t *p, struct server *s, struct client **client, usec_t now);
+
+/* A server finished logging in: same outcomes as a release. */
+release_t pool_server_ready(pool_t *p, struct server *s, struct client **client, usec_t now);
+/* A server went away (any state); returns true when a waiter needs a new
+ * connection opened on worker *w_out for it (the slot is reserved). */
+bool pool_server_gone(pool_t *p, struct server *s, usec_t now, struct worker **w_out);
+/* A linked server's client left: ACTIVE -> RESETTING, links cleared. */
+void pool_server_orphaned(pool_t *p, struct server *s);
+/* An idle server (on its owner's thread) is to be closed by the janitor or
+ * because it failed; false if another worker took it meanwhile. */
+bool pool_take_idle(pool_t *p, struct server *s);
+/* A moved server arrived on its client's worker. Returns false when the
+ * client closed meanwhile (the server is then the caller's to release);
+ * *free_client tells whether the client can now be freed. */
+bool pool_move_done(pool_t *p, struct server *s, struct client *c, bool *free_client);
+/* Drops one in-flight reference to c; true when c is closing and unreferenced. */
+bool pool_client_unref(pool_t *p, struct client *c);
+/* The janitor: open connections for waiters (after server_login_retry) and
+ * for min_pool_size. Returns the worker to connect on, or NULL. */
+struct worker *pool_wants_connect(pool_t *p, usec_t now);
+/* A new server object is accounted in the login list. */
+void pool_server_added(pool_t *p, struct server *s);
+/* Removes a waiting client from the queue; false if it was not waiting
+ * (a server may be on its way to it). */
+bool pool_cancel_wait(pool_t *p, struct client *c);
+/* Takes the oldest waiter (used when logins fail, to fail them fast); the
+ * caller gets an in-flight reference (pool_client_unref). */
+struct client *pool_pop_waiter(pool_t *p);
+
+void pool_client_joined(pool_t *p, struct client *c);
+/* Returns true when the client can be freed now (no in-flight references). */
+bool pool_client_left(pool_t *p, struct client *c);
+
+/* Welcome parameters after the first server login. */
+void pool_set_welcome(pool_t *p, const char *blob, uint32_t len);
+/* Normalised value cache (under lock). Returns a copy or NULL. */
+char *pool_norm_lookup(pool_t *p, int id, const char *raw);
+void pool_norm_store(pool_t *p, int id, const char *raw, const char *norm);
+
+static inline stats_slot_t *pool_stats(pool_t *p, int worker_id)
+{
+	return &p->stats[worker_id];
+}
+/* Ends a stats period: averages and period histograms for SHOW STATS. */
+void pool_stats_period(pool_t *p, usec_t now);
+void pool_log_stats(pool_t *p);
+/* RELOAD: takes new sizes and modes; a changed target bumps the generation
+ * so servers are closed as they are released. */
+void pool_apply_config(pool_t *p, const config_t *cfg);
+
+/* Sums every worker's slot. */
+void pool_stats_total(pool_t *p, stats_counters_t *out, hist_t *wait, hist_t *xact);
+
+#endif

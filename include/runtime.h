@@ -1,0 +1,69 @@
+/*
+ * runtime.h - the one runtime context: everything process-wide that pgtide
+ * mutates lives here and is reached through a pointer, never a global.
+ */
+#ifndef PGTIDE_RUNTIME_H
+#define PGTIDE_RUNTIME_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "common.h"
+#include "config.h"
+#include "list.h"
+
+#define MAX_WORKERS 64
+
+struct worker;
+struct cancel_map;
+
+typedef enum {
+	RT_RUNNING = 0,
+	RT_DRAINING,   /* SIGTERM / SHUTDOWN WAIT_FOR_CLIENTS: no new clients */
+	RT_STOPPING,   /* exit now */
+} rt_state_t;
+
+typedef struct runtime {
+	pthread_mutex_t cfg_lock;
+	config_t *cfg;            /* current config; read with runtime_cfg() */
+	config_t **retired;       /* configs replaced by RELOAD, freed at exit */
+	int nretired;
+
+	struct worker *workers;
+	int nworkers;
+
+	pthread_mutex_t pools_lock;
+	list_node_t pools;        /* pool_t.rt_node */
+	int npools;
+
+	struct cancel_map *cancels;
+
+	atomic_int nclients;      /* clients connected (for max_client_conn) */
+	atomic_uint_fast64_t next_id;
+	_Atomic int state;        /* rt_state_t */
+	atomic_bool paused;       /* PAUSE: no new transactions start */
+
+	uint8_t mock_key[32];     /* fake SCRAM salts for unknown users */
+	usec_t start_mono;
+	usec_t start_wall;
+	char *config_path;        /* for RELOAD; NULL in zero-config mode */
+	char *database_url;       /* for RELOAD in zero-config mode */
+} runtime_t;
+
+bool runtime_init(runtime_t *rt, config_t *cfg);
+void runtime_destroy(runtime_t *rt);
+/* A reference to the current config; config_unref it when done. */
+config_t *runtime_config(runtime_t *rt);
+/* Swaps in a new config (takes the caller's reference). */
+void runtime_set_config(runtime_t *rt, config_t *cfg);
+uint64_t runtime_next_id(runtime_t *rt);
+
+/* The current config without taking a reference. Safe because replaced
+ * configs are retired, not freed, until the runtime is destroyed: reloads
+ * are rare and a config is a few KB. */
+static inline const config_t *runtime_cfg(runtime_t *rt)
+{
+	return __atomic_load_n(&rt->cfg, __ATOMIC_ACQUIRE);
+}
+
+#endif

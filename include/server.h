@@ -1,0 +1,103 @@
+/*
+ * server.h - one connection to PostgreSQL: connect, log in, apply the linked
+ * client's session parameters, relay its answers, and clean up when a client
+ * leaves it mid-way.
+ */
+#ifndef PGTIDE_SERVER_H
+#define PGTIDE_SERVER_H
+
+#include "auth.h"
+#include "common.h"
+#include "link.h"
+#include "list.h"
+#include "params.h"
+#include "worker.h"
+
+struct pool;
+struct client;
+
+typedef enum {
+	SV_CONNECTING = 0, /* TCP/unix connect in progress */
+	SV_LOGIN,          /* startup sent, authenticating */
+	SV_IDLE,           /* in the pool, usable */
+	SV_ACTIVE,         /* linked to a client */
+	SV_RESETTING,      /* unlinked, finishing or rolling back what a client left */
+	SV_CANCEL_WAIT,    /* unlinked, a cancel for its last query is in flight */
+	SV_MOVING,         /* between workers */
+	SV_CLOSED,
+} server_state_t;
+
+typedef struct server {
+	reapable_t reap;
+	link_t link;
+	list_node_t pool_node;     /* in one of the pool's state lists (pool lock) */
+	list_node_t worker_node;   /* in worker->servers (owner thread) */
+	struct pool *pool;
+	struct client *client;     /* linked client (changed under the pool lock) */
+	server_state_t state;
+	uint64_t id;
+	uint64_t generation;
+
+	uint32_t backend_pid;
+	uint8_t backend_key[256];
+	uint32_t backend_key_len;
+
+	scram_client_t *scram;     /* during login only */
+	param_set_t params;        /* tracked values as this server has them */
+	param_extras_t extras;     /* extras applied to it */
+
+	int expected_rfq;          /* client requests (Query/Sync/FunctionCall) not answered yet */
+	int internal_rfq;          /* pgtide's own queries not answered yet (they come first) */
+	char tx_status;            /* from the last ReadyForQuery */
+	bool in_copy_in;           /* server is waiting for CopyData */
+	bool close_needed;
+	bool login_sync;           /* the internal query is a login-time parameter sync */
+	bool reset_sent;           /* server_reset_query already sent for this reset */
+	bool check_release;        /* a ReadyForQuery is being relayed */
+	uint32_t fwd_remaining;    /* bytes of a server message still to relay raw */
+	uint32_t skip_remaining;   /* bytes of a server message still to drop */
+	int cancel_pending;        /* cancels in flight (pool lock) */
+	bool free_deferred;        /* closed while a cancel was in flight (pool lock) */
+
+	usec_t connect_wall;       /* for SHOW SERVERS */
+	usec_t created;            /* monotonic: server_lifetime */
+	usec_t last_used;          /* monotonic: server_idle_timeout */
+	usec_t linked_at;          /* monotonic: xact_time, busy time */
+	usec_t query_start;        /* monotonic: query_time */
+	usec_t state_since;        /* monotonic: connect/reset timeouts */
+	char login_error[256];
+	char login_sqlstate[6];
+} server_t;
+
+/* Opens a new connection for pool on worker w (the caller's thread). */
+void server_connect_on(struct pool *pool, worker_t *w);
+/* Links s (already counted active in the pool) to c on this worker and sends
+ * whatever parameter changes c needs before c's messages. */
+void server_link_client(server_t *s, struct client *c);
+/* c is going away while linked to s: finish, roll back or close s. */
+void server_unlink(server_t *s, bool client_gone);
+/* A client message of this type (and size) was queued to s. */
+void server_forwarded(server_t *s, uint8_t type, uint32_t bytes);
+bool server_flush(server_t *s);
+/* The client made room: relay what s has buffered. */
+void server_resume(server_t *s);
+void server_close(server_t *s, const char *reason);
+/* The login-sync client is done with s: give s back to the pool. */
+void server_release_idle(server_t *s);
+/* Rollback / reset / release sequence for an unlinked server. */
+void server_reset_step(server_t *s);
+void server_tick(worker_t *w, usec_t now);
+/* Acts on a pool_release decision (release_t) for s. */
+void server_after_release(server_t *s, int decision, struct client *next);
+/* Hands s (owned by the calling worker) to c on c's worker. */
+void server_move_to(server_t *s, struct client *c);
+
+/* The last cancel aimed at s finished: reuse it or free it. */
+void server_release_after_cancel(server_t *s);
+
+/* Mailbox handlers. */
+void server_move_fn(worker_t *w, void *server, void *client);
+void server_connect_fn(worker_t *w, void *pool, void *unused);
+void server_login_sync_fn(worker_t *w, void *server, void *client);
+
+#endif

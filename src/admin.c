@@ -1,0 +1,638 @@
+/*
+ * admin.c - the admin console. Each SHOW builds its whole answer in a
+ * growable pktbuf (admin answers are not on the hot path) and queues it on
+ * the client's link. Column names and order follow PgBouncer's wire output
+ * (see docs/admin-console.md); pgtide's own columns come after PgBouncer's.
+ */
+#include "admin.h"
+
+#include <ctype.h>
+#include <signal.h>
+#include <unistd.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "client.h"
+#include "clock.h"
+#include "log.h"
+#include "pktbuf.h"
+#include "pool.h"
+#include "proto.h"
+#include "runtime.h"
+#include "server.h"
+#include "worker.h"
+
+typedef struct admin_out {
+	pktbuf_t pb;
+	int rows;
+} admin_out_t;
+
+static runtime_t *rt_of(const client_t *c)
+{
+	return c->link.worker->rt;
+}
+
+static void out_header(admin_out_t *o, const char *const *cols, int n)
+{
+	pktbuf_row_description(&o->pb, cols, n);
+}
+
+static void out_row(admin_out_t *o, const char *const *vals, int n)
+{
+	pktbuf_data_row(&o->pb, vals, n);
+	o->rows++;
+}
+
+static void out_complete(admin_out_t *o, const char *tag_prefix)
+{
+	char tag[64];
+	snprintf(tag, sizeof(tag), "%s %d", tag_prefix, o->rows);
+	pktbuf_command_complete(&o->pb, tag);
+}
+
+/* Formats integers into a ring of small buffers for one row. */
+typedef struct fmt_ring {
+	char buf[48][32];
+	int next;
+} fmt_ring_t;
+
+static const char *fmt_u64(fmt_ring_t *r, uint64_t v)
+{
+	char *b = r->buf[r->next++ % 48];
+	snprintf(b, 32, "%" PRIu64, v);
+	return b;
+}
+
+static const char *fmt_i64(fmt_ring_t *r, int64_t v)
+{
+	char *b = r->buf[r->next++ % 48];
+	snprintf(b, 32, "%" PRId64, v);
+	return b;
+}
+
+static const char *mode_name(int mode)
+{
+	return mode == POOL_MODE_SESSION ? "session" : "transaction";
+}
+
+/* ---- SHOW POOLS ---- */
+
+static void show_pools(client_t *c, admin_out_t *o)
+{
+	static const char *const cols[] = {
+		"database", "user", "cl_active:i", "cl_waiting:i", "cl_active_cancel_req:i",
+		"cl_waiting_cancel_req:i", "sv_active:i", "sv_active_cancel:i", "sv_being_canceled:i",
+		"sv_idle:i", "sv_used:i", "sv_tested:i", "sv_login:i", "maxwait:i", "maxwait_us:i",
+		"pool_mode", "load_balance_hosts",
+	};
+	runtime_t *rt = rt_of(c);
+	usec_t now = clock_mono_usec();
+	out_header(o, cols, ARRAY_SIZE(cols));
+	pthread_mutex_lock(&rt->pools_lock);
+	list_node_t *n;
+	list_for_each(n, &rt->pools) {
+		pool_t *p = list_entry(n, pool_t, rt_node);
+		fmt_ring_t f = { .next = 0 };
+		pool_lock(p);
+		usec_t maxwait = 0;
+		if (!list_empty(&p->waiters))
+			maxwait = now - list_entry(list_first(&p->waiters), client_t, wait_node)->wait_start;
+		int cl_active = p->n_clients - p->n_waiting;
+		const char *vals[] = {
+			p->dbname, p->user, fmt_i64(&f, cl_active), fmt_i64(&f, p->n_waiting), "0", "0",
+			fmt_i64(&f, p->n_active), "0", fmt_i64(&f, p->n_cancel_pending), fmt_i64(&f, p->n_idle),
+			"0", fmt_i64(&f, p->n_busy - p->n_cancel_pending > 0 ? p->n_busy - p->n_cancel_pending : 0),
+			fmt_i64(&f, p->n_login), fmt_i64(&f, maxwait / USEC_PER_SEC),
+			fmt_i64(&f, maxwait % USEC_PER_SEC), mode_name(p->pool_mode), NULL,
+		};
+		pool_unlock(p);
+		out_row(o, vals, ARRAY_SIZE(vals));
+	}
+	pthread_mutex_unlock(&rt->pools_lock);
+	out_complete(o, "SHOW");
+}
+
+/* ---- SHOW STATS family: per database, summed over its pools ---- */
+
+typedef struct db_stats {
+	char name[PROTO_MAX_NAME_LEN + 1];
+	stats_counters_t total;
+	stats_counters_t avg;
+} db_stats_t;
+
+static int collect_db_stats(runtime_t *rt, db_stats_t **out)
+{
+	int n = 0, cap = 8;
+	db_stats_t *arr = xcalloc((size_t)cap, sizeof(*arr));
+	pthread_mutex_lock(&rt->pools_lock);
+	list_node_t *node;
+	list_for_each(node, &rt->pools) {
+		pool_t *p = list_entry(node, pool_t, rt_node);
+		int i;
+		for (i = 0; i < n && strcmp(arr[i].name, p->dbname) != 0; i++)
+			;
+		if (i == n) {
+			if (n == cap) {
+				cap *= 2;
+				arr = xrealloc(arr, (size_t)cap * sizeof(*arr));
+			}
+			memset(&arr[n], 0, sizeof(arr[n]));
+			strlcpy_ok(arr[n].name, p->dbname, sizeof(arr[n].name));
+			n++;
+		}
+		stats_counters_t t;
+		pool_stats_total(p, &t, NULL, NULL);
+		stats_counters_add(&arr[i].total, &t);
+		pool_lock(p);
+		stats_counters_add(&arr[i].avg, &p->period_avg);
+		pool_unlock(p);
+	}
+	pthread_mutex_unlock(&rt->pools_lock);
+	*out = arr;
+	return n;
+}
+
+static void show_stats(client_t *c, admin_out_t *o, bool totals, bool averages, bool prefixed)
+{
+	static const char *const names[] = {
+		"server_assignment_count", "xact_count", "query_count", "received", "sent", "xact_time",
+		"query_time", "wait_time", "client_parse_count", "server_parse_count", "bind_count",
+		"client_login_count",
+	};
+	const char *cols[1 + 2 * ARRAY_SIZE(names)];
+	char colbuf[2 * ARRAY_SIZE(names)][64];
+	int nc = 0;
+	cols[nc++] = "database";
+	for (int pass = 0; pass < 2; pass++) {
+		if ((pass == 0 && !totals) || (pass == 1 && !averages))
+			continue;
+		for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+			const char *nm = names[i];
+			/* STATS_TOTALS/AVERAGES name the byte columns bytes_*. */
+			if (!prefixed && (strcmp(nm, "received") == 0 || strcmp(nm, "sent") == 0)) {
+				snprintf(colbuf[nc - 1], 64, "bytes_%s:l", nm);
+			} else if (prefixed) {
+				const char *shown = nm;
+				if (pass == 1 && strcmp(nm, "received") == 0)
+					shown = "recv";
+				snprintf(colbuf[nc - 1], 64, "%s_%s:l", pass == 0 ? "total" : "avg", shown);
+			} else if (pass == 1 && i >= 8) {
+				snprintf(colbuf[nc - 1], 64, "avg_%s:l", nm);
+			} else {
+				snprintf(colbuf[nc - 1], 64, "%s:l", nm);
+			}
+			cols[nc] = colbuf[nc - 1];
+			nc++;
+		}
+	}
+	out_header(o, cols, nc);
+	db_stats_t *dbs;
+	int n = collect_db_stats(rt_of(c), &dbs);
+	for (int d = 0; d < n; d++) {
+		fmt_ring_t f = { .next = 0 };
+		const char *vals[1 + 2 * ARRAY_SIZE(names)];
+		int nv = 0;
+		vals[nv++] = dbs[d].name;
+		for (int pass = 0; pass < 2; pass++) {
+			if ((pass == 0 && !totals) || (pass == 1 && !averages))
+				continue;
+			const stats_counters_t *s = pass == 0 ? &dbs[d].total : &dbs[d].avg;
+			uint64_t v[] = { s->server_assignment_count, s->xact_count, s->query_count, s->bytes_received,
+					 s->bytes_sent, s->xact_time, s->query_time, s->wait_time,
+					 s->client_parse_count, s->server_parse_count, s->bind_count,
+					 s->client_login_count };
+			for (size_t i = 0; i < ARRAY_SIZE(v); i++)
+				vals[nv++] = fmt_u64(&f, v[i]);
+		}
+		out_row(o, vals, nv);
+	}
+	free(dbs);
+	out_complete(o, "SHOW");
+}
+
+/* ---- SHOW CLIENTS / SERVERS ---- */
+
+static const char *const conn_cols[] = {
+	"type", "user", "database", "replication", "state", "addr", "port:i", "local_addr", "local_port:i",
+	"connect_time", "request_time", "wait:i", "wait_us:i", "close_needed:i", "ptr", "link",
+	"remote_pid:i", "tls", "application_name", "prepared_statements:i", "id:l",
+};
+
+static const char *client_state_name(const client_t *c)
+{
+	if (c->waiting)
+		return "waiting";
+	return c->server ? "active" : "idle";
+}
+
+static void client_row(admin_out_t *o, const client_t *c, usec_t now)
+{
+	fmt_ring_t f = { .next = 0 };
+	char addr[64], ct[40], ptr[24], link[24];
+	int port;
+	client_addr_str(c, addr, sizeof(addr), &port);
+	clock_format_wall(c->connect_wall, ct, sizeof(ct));
+	snprintf(ptr, sizeof(ptr), "%p", (const void *)c);
+	snprintf(link, sizeof(link), "%p", (const void *)c->server);
+	usec_t wait = c->waiting ? now - c->wait_start : 0;
+	const char *app = c->params.v[PARAM_APPLICATION_NAME] ? c->params.v[PARAM_APPLICATION_NAME] : "";
+	const char *vals[] = {
+		"C", c->user, c->dbname, "no", client_state_name(c), addr, fmt_i64(&f, port), addr,
+		fmt_i64(&f, c->local_port), ct, ct, fmt_i64(&f, wait / USEC_PER_SEC),
+		fmt_i64(&f, wait % USEC_PER_SEC), "0", ptr, c->server ? link : "", "0", "", app, "0",
+		fmt_u64(&f, c->id),
+	};
+	out_row(o, vals, ARRAY_SIZE(vals));
+}
+
+static void show_clients(client_t *c, admin_out_t *o)
+{
+	runtime_t *rt = rt_of(c);
+	usec_t now = clock_mono_usec();
+	out_header(o, conn_cols, ARRAY_SIZE(conn_cols));
+	pthread_mutex_lock(&rt->pools_lock);
+	list_node_t *n, *m;
+	list_for_each(n, &rt->pools) {
+		pool_t *p = list_entry(n, pool_t, rt_node);
+		pool_lock(p);
+		list_for_each(m, &p->clients)
+			client_row(o, list_entry(m, client_t, pool_node), now);
+		pool_unlock(p);
+	}
+	pthread_mutex_unlock(&rt->pools_lock);
+	out_complete(o, "SHOW");
+}
+
+static const char *server_state_name(server_state_t st)
+{
+	switch (st) {
+	case SV_CONNECTING:
+	case SV_LOGIN:
+		return "login";
+	case SV_IDLE:
+		return "idle";
+	case SV_ACTIVE:
+		return "active";
+	case SV_CANCEL_WAIT:
+		return "being_canceled";
+	case SV_RESETTING:
+		return "tested";
+	case SV_MOVING:
+		return "active";
+	default:
+		return "closed";
+	}
+}
+
+static void server_row(admin_out_t *o, const pool_t *p, const server_t *s)
+{
+	fmt_ring_t f = { .next = 0 };
+	char ct[40], ptr[24], link[24];
+	clock_format_wall(s->connect_wall, ct, sizeof(ct));
+	snprintf(ptr, sizeof(ptr), "%p", (const void *)s);
+	snprintf(link, sizeof(link), "%p", (const void *)s->client);
+	const char *vals[] = {
+		"S", p->server_user, p->server_dbname, "no", server_state_name(s->state), p->host,
+		fmt_i64(&f, p->port), "", "0", ct, ct, "0", "0", fmt_i64(&f, s->close_needed), ptr,
+		s->client ? link : "", fmt_u64(&f, s->backend_pid), "", "", "0", fmt_u64(&f, s->id),
+	};
+	out_row(o, vals, ARRAY_SIZE(vals));
+}
+
+static void show_servers(client_t *c, admin_out_t *o)
+{
+	runtime_t *rt = rt_of(c);
+	out_header(o, conn_cols, ARRAY_SIZE(conn_cols));
+	pthread_mutex_lock(&rt->pools_lock);
+	list_node_t *n, *m;
+	list_for_each(n, &rt->pools) {
+		pool_t *p = list_entry(n, pool_t, rt_node);
+		pool_lock(p);
+		list_node_t *lists[] = { &p->active, &p->login, &p->busy };
+		for (size_t i = 0; i < ARRAY_SIZE(lists); i++) {
+			list_for_each(m, lists[i])
+				server_row(o, p, list_entry(m, server_t, pool_node));
+		}
+		for (int w = 0; w < rt->nworkers; w++) {
+			list_for_each(m, &p->idle[w])
+				server_row(o, p, list_entry(m, server_t, pool_node));
+		}
+		pool_unlock(p);
+	}
+	pthread_mutex_unlock(&rt->pools_lock);
+	out_complete(o, "SHOW");
+}
+
+/* ---- SHOW DATABASES / USERS / CONFIG / LISTS / STATE / VERSION ---- */
+
+static void show_databases(client_t *c, admin_out_t *o)
+{
+	static const char *const cols[] = {
+		"name", "host", "port:i", "database", "force_user", "pool_size:i", "min_pool_size:i",
+		"reserve_pool_size:i", "server_lifetime:i", "pool_mode", "load_balance_hosts", "max_connections:i",
+		"current_connections:i", "max_client_connections:i", "current_client_connections:i", "paused:i",
+		"disabled:i",
+	};
+	runtime_t *rt = rt_of(c);
+	config_t *cfg = runtime_config(rt);
+	out_header(o, cols, ARRAY_SIZE(cols));
+	for (size_t i = 0; i < cfg->ndbs; i++) {
+		const db_config_t *db = &cfg->dbs[i];
+		fmt_ring_t f = { .next = 0 };
+		int current = 0, clients = 0;
+		pthread_mutex_lock(&rt->pools_lock);
+		list_node_t *n;
+		list_for_each(n, &rt->pools) {
+			pool_t *p = list_entry(n, pool_t, rt_node);
+			if (strcmp(p->dbname, db->name) == 0) {
+				pool_lock(p);
+				current += p->n_idle + p->n_active + p->n_login + p->n_busy;
+				clients += p->n_clients;
+				pool_unlock(p);
+			}
+		}
+		pthread_mutex_unlock(&rt->pools_lock);
+		const char *vals[] = {
+			db->name, db->host ? db->host : "", fmt_i64(&f, db->port > 0 ? db->port : 5432),
+			db->dbname ? db->dbname : db->name, db->user, fmt_i64(&f, config_db_pool_size(cfg, db)),
+			fmt_i64(&f, db->min_pool_size >= 0 ? db->min_pool_size : cfg->min_pool_size),
+			fmt_i64(&f, db->reserve_pool >= 0 ? db->reserve_pool : cfg->reserve_pool_size),
+			fmt_i64(&f, cfg->server_lifetime / USEC_PER_SEC), mode_name(config_db_pool_mode(cfg, db)),
+			NULL, fmt_i64(&f, db->max_db_connections > 0 ? db->max_db_connections : 0),
+			fmt_i64(&f, current), "0", fmt_i64(&f, clients), "0", "0",
+		};
+		out_row(o, vals, ARRAY_SIZE(vals));
+	}
+	config_unref(cfg);
+	out_complete(o, "SHOW");
+}
+
+static void show_config(client_t *c, admin_out_t *o)
+{
+	static const char *const cols[] = { "key", "value", "default", "changeable" };
+	config_t *cfg = runtime_config(rt_of(c));
+	config_t *defaults = config_new_defaults();
+	out_header(o, cols, ARRAY_SIZE(cols));
+	for (size_t i = 0; i < config_setting_count(); i++) {
+		const config_setting_t *s = config_setting_at(i);
+		char val[512], def[512];
+		config_format_value(cfg, s, val, sizeof(val));
+		config_format_value(defaults, s, def, sizeof(def));
+		const char *vals[] = { s->name, val, def, s->reloadable ? "yes" : "no" };
+		out_row(o, vals, ARRAY_SIZE(vals));
+	}
+	config_unref(defaults);
+	config_unref(cfg);
+	out_complete(o, "SHOW");
+}
+
+static void show_lists(client_t *c, admin_out_t *o)
+{
+	static const char *const cols[] = { "list", "items:i" };
+	runtime_t *rt = rt_of(c);
+	config_t *cfg = runtime_config(rt);
+	int used_clients = 0, used_servers = 0, login_clients = 0, npools;
+	pthread_mutex_lock(&rt->pools_lock);
+	npools = rt->npools;
+	list_node_t *n;
+	list_for_each(n, &rt->pools) {
+		pool_t *p = list_entry(n, pool_t, rt_node);
+		pool_lock(p);
+		used_clients += p->n_clients;
+		used_servers += p->n_idle + p->n_active + p->n_login + p->n_busy;
+		pool_unlock(p);
+	}
+	pthread_mutex_unlock(&rt->pools_lock);
+	login_clients = atomic_load(&rt->nclients) - used_clients;
+	fmt_ring_t f = { .next = 0 };
+	struct {
+		const char *name;
+		int64_t v;
+	} rows[] = {
+		{ "databases", (int64_t)cfg->ndbs }, { "users", (int64_t)cfg->nusers }, { "peers", 0 },
+		{ "pools", npools }, { "peer_pools", 0 }, { "free_clients", 0 }, { "used_clients", used_clients },
+		{ "login_clients", login_clients > 0 ? login_clients : 0 }, { "free_servers", 0 },
+		{ "used_servers", used_servers }, { "dns_names", 0 }, { "dns_zones", 0 }, { "dns_queries", 0 },
+		{ "dns_pending", 0 },
+	};
+	out_header(o, cols, ARRAY_SIZE(cols));
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		const char *vals[] = { rows[i].name, fmt_i64(&f, rows[i].v) };
+		out_row(o, vals, 2);
+	}
+	config_unref(cfg);
+	out_complete(o, "SHOW");
+}
+
+static void show_kv(admin_out_t *o, const char *const *kv, int n)
+{
+	static const char *const cols[] = { "key", "value" };
+	out_header(o, cols, 2);
+	for (int i = 0; i < n; i += 2) {
+		const char *vals[] = { kv[i], kv[i + 1] };
+		out_row(o, vals, 2);
+	}
+	out_complete(o, "SHOW");
+}
+
+static void show_state(client_t *c, admin_out_t *o)
+{
+	runtime_t *rt = rt_of(c);
+	const char *kv[] = { "active", atomic_load(&rt->paused) ? "no" : "yes", "paused",
+			     atomic_load(&rt->paused) ? "yes" : "no", "suspended", "no" };
+	show_kv(o, kv, ARRAY_SIZE(kv));
+}
+
+static void show_version(admin_out_t *o)
+{
+	static const char *const cols[] = { "version" };
+	const char *vals[] = { "pgtide " PGTIDE_VERSION };
+	out_header(o, cols, 1);
+	out_row(o, vals, 1);
+	out_complete(o, "SHOW");
+}
+
+static void show_empty(admin_out_t *o, const char *const *cols, int n)
+{
+	out_header(o, cols, n);
+	out_complete(o, "SHOW");
+}
+
+static void show_help(admin_out_t *o)
+{
+	pktbuf_notice(&o->pb, "00000",
+		      "Console usage\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n"
+		      "\tSHOW LISTS|MEM|STATE|DNS_HOSTS|DNS_ZONES\n"
+		      "\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n"
+		      "\tPAUSE [<db>]\n\tRESUME [<db>]\n\tRELOAD\n\tSHUTDOWN");
+	pktbuf_command_complete(&o->pb, "SHOW");
+}
+
+/* ---- commands ---- */
+
+/* Uppercases the first word(s) of a command into words[] (max 3). */
+static int split_words(const char *sql, char words[3][64])
+{
+	int n = 0;
+	const char *p = sql;
+	while (n < 3) {
+		while (*p && (isspace((unsigned char)*p) || *p == ';'))
+			p++;
+		if (!*p)
+			break;
+		size_t len = 0;
+		while (*p && !isspace((unsigned char)*p) && *p != ';' && len < 63)
+			words[n][len++] = (char)toupper((unsigned char)*p++);
+		words[n][len] = '\0';
+		while (*p && !isspace((unsigned char)*p) && *p != ';')
+			p++;
+		n++;
+	}
+	return n;
+}
+
+static void admin_error(admin_out_t *o, const char *sqlstate, const char *msg)
+{
+	pktbuf_error(&o->pb, "ERROR", sqlstate, "%s", msg);
+}
+
+static bool run_show(client_t *c, admin_out_t *o, const char *what)
+{
+	static const char *const mem_cols[] = { "name", "size:i", "used:i", "free:i", "memtotal:i" };
+	static const char *const dns_hosts_cols[] = { "hostname", "ttl:l", "addrs" };
+	static const char *const dns_zones_cols[] = { "zonename", "serial:l", "count:i" };
+	static const char *const users_cols[] = { "name", "pool_size:i", "reserve_pool_size:i", "pool_mode",
+						  "max_user_connections:i", "current_connections:i",
+						  "max_user_client_connections:i", "current_client_connections:i" };
+	if (strcmp(what, "POOLS") == 0)
+		show_pools(c, o);
+	else if (strcmp(what, "STATS") == 0)
+		show_stats(c, o, true, true, true);
+	else if (strcmp(what, "STATS_TOTALS") == 0)
+		show_stats(c, o, true, false, false);
+	else if (strcmp(what, "STATS_AVERAGES") == 0)
+		show_stats(c, o, false, true, false);
+	else if (strcmp(what, "CLIENTS") == 0)
+		show_clients(c, o);
+	else if (strcmp(what, "SERVERS") == 0)
+		show_servers(c, o);
+	else if (strcmp(what, "DATABASES") == 0)
+		show_databases(c, o);
+	else if (strcmp(what, "CONFIG") == 0)
+		show_config(c, o);
+	else if (strcmp(what, "LISTS") == 0)
+		show_lists(c, o);
+	else if (strcmp(what, "STATE") == 0)
+		show_state(c, o);
+	else if (strcmp(what, "VERSION") == 0)
+		show_version(o);
+	else if (strcmp(what, "HELP") == 0)
+		show_help(o);
+	else if (strcmp(what, "MEM") == 0)
+		show_empty(o, mem_cols, ARRAY_SIZE(mem_cols));
+	else if (strcmp(what, "DNS_HOSTS") == 0)
+		show_empty(o, dns_hosts_cols, ARRAY_SIZE(dns_hosts_cols));
+	else if (strcmp(what, "DNS_ZONES") == 0)
+		show_empty(o, dns_zones_cols, ARRAY_SIZE(dns_zones_cols));
+	else if (strcmp(what, "USERS") == 0)
+		show_empty(o, users_cols, ARRAY_SIZE(users_cols));
+	else
+		return false;
+	return true;
+}
+
+static void run_command(client_t *c, admin_out_t *o, const char *sql)
+{
+	char words[3][64];
+	int n = split_words(sql, words);
+	if (n == 0) {
+		pktbuf_begin(&o->pb, BE_EMPTY_QUERY);
+		pktbuf_end(&o->pb);
+		return;
+	}
+	if ((strcmp(words[0], "SHOW") == 0 || strcmp(words[0], "SELECT") == 0) && n >= 2) {
+		if (!run_show(c, o, words[1]))
+			admin_error(o, "42601", "unknown SHOW command; try SHOW HELP");
+		return;
+	}
+	if (!c->admin_can_control) {
+		admin_error(o, "42501", "admin console command not allowed for a stats user");
+		return;
+	}
+	runtime_t *rt = rt_of(c);
+	if (strcmp(words[0], "PAUSE") == 0) {
+		atomic_store(&rt->paused, true);
+		pktbuf_command_complete(&o->pb, "PAUSE");
+	} else if (strcmp(words[0], "RESUME") == 0) {
+		/* Waiting clients are served on the next janitor tick. */
+		atomic_store(&rt->paused, false);
+		pktbuf_command_complete(&o->pb, "RESUME");
+	} else if (strcmp(words[0], "RELOAD") == 0) {
+		kill(getpid(), SIGHUP);
+		pktbuf_command_complete(&o->pb, "RELOAD");
+	} else if (strcmp(words[0], "SHUTDOWN") == 0) {
+		kill(getpid(), n >= 2 && strcmp(words[1], "WAIT_FOR_CLIENTS") == 0 ? SIGTERM : SIGINT);
+		pktbuf_command_complete(&o->pb, "SHUTDOWN");
+	} else {
+		admin_error(o, "42601", "unknown admin command; try SHOW HELP");
+	}
+}
+
+static void admin_send(client_t *c, admin_out_t *o)
+{
+	pktbuf_ready(&o->pb, 'I');
+	link_write(&c->link, o->pb.data, o->pb.len);
+	pktbuf_free(&o->pb);
+	link_flush(&c->link);
+}
+
+void admin_message(client_t *c, uint8_t type, const uint8_t *body, size_t len)
+{
+	admin_out_t o = { .rows = 0 };
+	pktbuf_init_growable(&o.pb, 4096);
+	if (type == FE_QUERY) {
+		if (len == 0 || body[len - 1] != 0) {
+			pktbuf_free(&o.pb);
+			client_fail_request(c, "08P01", "invalid query message", true);
+			return;
+		}
+		run_command(c, &o, (const char *)body);
+		admin_send(c, &o);
+		return;
+	}
+	pktbuf_free(&o.pb);
+	if (type == FE_SYNC || type == FE_FLUSH)
+		return;
+	client_fail_request(c, "0A000", "the admin console answers the simple query protocol only", false);
+}
+
+void admin_login(client_t *c)
+{
+	const config_t *cfg = runtime_cfg(rt_of(c));
+	bool admin = config_list_contains(cfg->admin_users, c->user);
+	bool stats = admin || config_list_contains(cfg->stats_users, c->user) || cfg->auth_type == AUTH_TYPE_ANY;
+	if (!stats) {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "user \"%s\" is not allowed to use the admin console", c->user);
+		client_fail_request(c, "28000", msg, true);
+		return;
+	}
+	c->admin_can_control = admin;
+	c->state = CL_READY;
+	uint8_t mem[512];
+	pktbuf_t pb;
+	pktbuf_init_fixed(&pb, mem, sizeof(mem));
+	pktbuf_param_status(&pb, "server_version", "15.0 (pgtide " PGTIDE_VERSION ")");
+	pktbuf_param_status(&pb, "client_encoding", "UTF8");
+	pktbuf_param_status(&pb, "server_encoding", "UTF8");
+	pktbuf_param_status(&pb, "DateStyle", "ISO, MDY");
+	pktbuf_param_status(&pb, "standard_conforming_strings", "on");
+	pktbuf_param_status(&pb, "integer_datetimes", "on");
+	pktbuf_backend_key(&pb, 0, 0);
+	pktbuf_ready(&pb, 'I');
+	link_write(&c->link, pb.data, pb.len);
+	link_flush(&c->link);
+}

@@ -1,0 +1,1113 @@
+/*
+ * client.c - client connections: startup, authentication, login, and the
+ * relay of client messages to the server the pool lends.
+ *
+ * Threading: a client is touched only by the worker that accepted it. Its
+ * queue membership (waiting) and in-flight references change under its
+ * pool's lock.
+ */
+#include "client.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <openssl/crypto.h>
+#include <unistd.h>
+
+#include "admin.h"
+#include "auth.h"
+#include "cancel.h"
+#include "clock.h"
+#include "log.h"
+#include "pktbuf.h"
+#include "pool.h"
+#include "runtime.h"
+#include "server.h"
+
+/* Login-time state, freed once the client is logged in. */
+typedef enum { AUTH_WAIT_NONE, AUTH_WAIT_PLAIN, AUTH_WAIT_MD5, AUTH_WAIT_SASL_INIT, AUTH_WAIT_SASL_FINAL } auth_wait_t;
+
+typedef struct client_auth {
+	auth_wait_t wait;
+	uint8_t md5_salt[4];
+	char secret[512];         /* the stored secret ("" for an unknown user) */
+	bool user_known;
+	scram_server_t scram;
+} client_auth_t;
+
+static void client_on_read(link_t *l);
+static void client_on_drain(link_t *l);
+static void client_process(client_t *c);
+static void client_relay(client_t *c);
+
+static runtime_t *rt_of(const client_t *c)
+{
+	return c->link.worker->rt;
+}
+
+static const config_t *cfg_of(const client_t *c)
+{
+	return runtime_cfg(rt_of(c));
+}
+
+/* ---- output helpers ---- */
+
+static void send_error(client_t *c, const char *severity, const char *sqlstate, const char *msg)
+{
+	uint8_t mem[1400];
+	pktbuf_t pb;
+	pktbuf_init_fixed(&pb, mem, sizeof(mem));
+	pktbuf_error(&pb, severity, sqlstate, "%s", msg);
+	link_write(&c->link, pb.data, pb.len);
+}
+
+static void send_ready(client_t *c, char status)
+{
+	static const uint8_t ready[3][6] = { { 'Z', 0, 0, 0, 5, 'I' }, { 'Z', 0, 0, 0, 5, 'T' },
+					     { 'Z', 0, 0, 0, 5, 'E' } };
+	link_write(&c->link, ready[status == 'T' ? 1 : status == 'E' ? 2 : 0], 6);
+}
+
+bool client_flush(client_t *c)
+{
+	if (c->state == CL_CLOSING)
+		return false;
+	return link_flush(&c->link);
+}
+
+/* Sends a FATAL error and closes once it is written (best effort). */
+static void fatal(client_t *c, const char *sqlstate, const char *msg)
+{
+	send_error(c, "FATAL", sqlstate, msg);
+	link_flush(&c->link);
+	client_close(c, msg);
+}
+
+const char *client_addr_str(const client_t *c, char *buf, size_t cap, int *port)
+{
+	if (c->addr.sin6_family == AF_UNIX) {
+		strlcpy_ok(buf, "unix", cap);
+		*port = c->local_port;
+		return buf;
+	}
+	const struct in6_addr *a = &c->addr.sin6_addr;
+	if (IN6_IS_ADDR_V4MAPPED(a))
+		inet_ntop(AF_INET, &a->s6_addr[12], buf, (socklen_t)cap);
+	else
+		inet_ntop(AF_INET6, a, buf, (socklen_t)cap);
+	*port = ntohs(c->addr.sin6_port);
+	return buf;
+}
+
+/* ---- lifetime ---- */
+
+static void client_free(reapable_t *r)
+{
+	client_t *c = container_of(r, client_t, reap);
+	link_close(&c->link);
+	free(c->auth);
+	param_set_clear(&c->params);
+	param_set_clear(&c->raw_startup);
+	param_extras_clear(&c->extras);
+	free(c);
+}
+
+void client_free_deferred(client_t *c)
+{
+	worker_reap(c->link.worker, &c->reap);
+}
+
+void client_close(client_t *c, const char *reason)
+{
+	if (c->state == CL_CLOSING)
+		return;
+	runtime_t *rt = rt_of(c);
+	const config_t *cfg = runtime_cfg(rt);
+	if (cfg->log_disconnections && c->state == CL_READY && !c->is_admin) {
+		char addr[64];
+		int port;
+		client_addr_str(c, addr, sizeof(addr), &port);
+		log_info("closing client: db=%s user=%s addr=%s port=%d reason=\"%s\"", c->dbname, c->user, addr,
+			 port, reason);
+	}
+	if (c->cancel_pid)
+		cancel_unregister(rt->cancels, c);
+	if (c->server)
+		server_unlink(c->server, true);
+	bool free_now = true;
+	if (c->pool)
+		free_now = pool_client_left(c->pool, c);
+	c->state = CL_CLOSING;
+	link_flush(&c->link);
+	link_close(&c->link);
+	list_del(&c->worker_node);
+	atomic_fetch_sub(&rt->nclients, 1);
+	if (free_now)
+		worker_reap(c->link.worker, &c->reap);
+}
+
+/* ---- accepting ---- */
+
+void client_accept(worker_t *w, int fd, bool is_unix)
+{
+	runtime_t *rt = w->rt;
+	client_t *c = xcalloc(1, sizeof(*c));
+	c->reap.free_fn = client_free;
+	c->id = runtime_next_id(rt);
+	c->created = c->last_active = clock_mono_usec();
+	c->connect_wall = clock_wall_usec();
+	list_init(&c->pool_node);
+	list_init(&c->wait_node);
+	link_init(&c->link, fd, c, client_on_read, client_on_drain);
+	socklen_t alen = sizeof(c->addr);
+	if (is_unix) {
+		c->addr.sin6_family = AF_UNIX;
+	} else {
+		struct sockaddr_storage ss;
+		alen = sizeof(ss);
+		if (getpeername(fd, (struct sockaddr *)&ss, &alen) == 0) {
+			if (ss.ss_family == AF_INET6) {
+				memcpy(&c->addr, &ss, sizeof(c->addr));
+			} else if (ss.ss_family == AF_INET) {
+				struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+				c->addr.sin6_family = AF_INET6;
+				c->addr.sin6_port = sin->sin_port;
+				c->addr.sin6_addr.s6_addr[10] = 0xff;
+				c->addr.sin6_addr.s6_addr[11] = 0xff;
+				memcpy(&c->addr.sin6_addr.s6_addr[12], &sin->sin_addr, 4);
+			}
+		}
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		if (runtime_cfg(rt)->tcp_keepalive)
+			setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	}
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0 && local.ss_family == AF_INET)
+		c->local_port = ntohs(((struct sockaddr_in *)&local)->sin_port);
+	else if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0 && local.ss_family == AF_INET6)
+		c->local_port = ntohs(((struct sockaddr_in6 *)&local)->sin6_port);
+	list_push_back(&w->clients, &c->worker_node);
+	atomic_fetch_add(&rt->nclients, 1);
+	link_attach(&c->link, w);
+}
+
+/* ---- startup ---- */
+
+static bool is_admin_db(const char *db)
+{
+	return strcmp(db, "pgtide") == 0 || strcmp(db, "pgbouncer") == 0;
+}
+
+/* "-c name=value" / "--name=value" pairs in the options startup parameter
+ * become extras like any other startup parameter. */
+static bool parse_options(client_t *c, const char *options)
+{
+	char buf[1024];
+	if (!strlcpy_ok(buf, options, sizeof(buf)))
+		return false;
+	char *save = NULL;
+	bool expect_c = false;
+	for (char *tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		if (strcmp(tok, "-c") == 0) {
+			expect_c = true;
+			continue;
+		}
+		char *kv = tok;
+		if (!expect_c && strncmp(tok, "--", 2) == 0)
+			kv = tok + 2;
+		else if (!expect_c && strncmp(tok, "-c", 2) == 0)
+			kv = tok + 2;
+		else if (!expect_c)
+			return false;
+		expect_c = false;
+		char *eq = strchr(kv, '=');
+		if (!eq || eq == kv)
+			return false;
+		*eq = '\0';
+		for (char *p = kv; *p; p++) {
+			if (*p == '-')
+				*p = '_';
+		}
+		int id = param_lookup(kv);
+		if (id >= 0)
+			param_set_assign(&c->raw_startup, (param_id_t)id, eq + 1);
+		else
+			param_extras_add(&c->extras, kv, eq + 1);
+	}
+	return !expect_c;
+}
+
+static bool take_startup_params(client_t *c, const startup_t *st)
+{
+	for (int i = 0; i < st->nparams; i++) {
+		const char *name = st->params[i].name, *value = st->params[i].value;
+		if (strcmp(name, "replication") == 0) {
+			fatal(c, "0A000", "replication connections are not supported by pgtide");
+			return false;
+		}
+		if (strcmp(name, "options") == 0) {
+			if (!parse_options(c, value)) {
+				fatal(c, "22023", "invalid command-line argument in the options startup parameter");
+				return false;
+			}
+			continue;
+		}
+		int id = param_lookup(name);
+		if (id >= 0)
+			param_set_assign(&c->raw_startup, (param_id_t)id, value);
+		else
+			param_extras_add(&c->extras, name, value);
+	}
+	return true;
+}
+
+static void start_auth(client_t *c);
+
+static void handle_startup_message(client_t *c, const startup_t *st)
+{
+	const config_t *cfg = cfg_of(c);
+	if ((st->version & 0xffff) > 0 || st->nunsupported > 0) {
+		/* We speak 3.0: tell a 3.2 client (libpq 18) so, and list the
+		 * protocol options we do not know. */
+		uint8_t mem[512];
+		pktbuf_t pb;
+		pktbuf_init_fixed(&pb, mem, sizeof(mem));
+		pktbuf_negotiate_version(&pb, 0, st->unsupported_options, st->nunsupported);
+		link_write(&c->link, pb.data, pb.len);
+	}
+	strlcpy_ok(c->user, st->user, sizeof(c->user));
+	strlcpy_ok(c->dbname, st->database, sizeof(c->dbname));
+	if (atomic_load(&rt_of(c)->nclients) > cfg->max_client_conn) {
+		fatal(c, "53300", "no more connections allowed (max_client_conn)");
+		return;
+	}
+	if (atomic_load(&rt_of(c)->state) != RT_RUNNING) {
+		fatal(c, "57P03", "pgtide is shutting down");
+		return;
+	}
+	c->is_admin = is_admin_db(c->dbname);
+	if (!take_startup_params(c, st))
+		return;
+	start_auth(c);
+}
+
+static void handle_startup(client_t *c)
+{
+	iobuf_t *in = c->link.in;
+	startup_t st;
+	startup_kind_t k = proto_parse_startup(iobuf_head(in), iobuf_len(in), &st);
+	switch (k) {
+	case STARTUP_NEED_MORE:
+		return;
+	case STARTUP_SSL:
+	case STARTUP_GSSENC:
+		iobuf_consume(in, 8);
+		if (iobuf_len(in) > 0) {
+			/* Bytes sent before our answer: an injection attempt
+			 * (CVE-2021-23214 class). Never let them through. */
+			fatal(c, "08P01", "received unencrypted data after SSL request");
+			return;
+		}
+		link_write(&c->link, "N", 1);
+		link_flush(&c->link);
+		return;
+	case STARTUP_CANCEL:
+		cancel_request(rt_of(c), c->link.worker, st.cancel_pid, st.cancel_key, st.cancel_key_len);
+		client_close(c, "cancel request handled");
+		return;
+	case STARTUP_BAD:
+		fatal(c, "08P01", st.errmsg);
+		return;
+	case STARTUP_UNSUPPORTED:
+		fatal(c, "0A000", st.errmsg);
+		return;
+	case STARTUP_OK:
+		handle_startup_message(c, &st);
+		if (c->state != CL_CLOSING && c->link.in)
+			iobuf_consume(c->link.in, st.length);
+		return;
+	}
+}
+
+/* ---- authentication ---- */
+
+static void send_auth_request(client_t *c, uint32_t code, const void *data, size_t len)
+{
+	uint8_t mem[SCRAM_MAX_MESSAGE + 64];
+	pktbuf_t pb;
+	pktbuf_init_fixed(&pb, mem, sizeof(mem));
+	pktbuf_auth(&pb, code, data, len);
+	link_write(&c->link, pb.data, pb.len);
+	link_flush(&c->link);
+}
+
+static void auth_failed(client_t *c)
+{
+	char addr[64], msg[160];
+	int port;
+	client_addr_str(c, addr, sizeof(addr), &port);
+	log_warning("password authentication failed: user=%s db=%s addr=%s port=%d", c->user, c->dbname, addr,
+		    port);
+	snprintf(msg, sizeof(msg), "password authentication failed for user \"%s\"", c->user);
+	fatal(c, "28P01", msg);
+}
+
+static void login_complete(client_t *c);
+
+/* Sets up a SCRAM exchange against the user's secret (or a mock one). */
+static void start_scram(client_t *c, client_auth_t *a)
+{
+	scram_secret_t secret;
+	const scram_secret_t *use = NULL;
+	secret_kind_t kind = a->user_known ? auth_secret_kind(a->secret) : SECRET_NONE;
+	if (kind == SECRET_SCRAM && scram_parse_secret(a->secret, &secret)) {
+		use = &secret;
+	} else if (kind == SECRET_PLAIN) {
+		/* Deterministic salt per user, so a plaintext auth_file entry
+		 * always presents the same salt to a client. */
+		scram_mock_secret(c->user, rt_of(c)->mock_key, &secret);
+		if (scram_secret_from_password(a->secret, secret.salt, secret.salt_len,
+					       SCRAM_DEFAULT_ITERATIONS, &secret))
+			use = &secret;
+	}
+	scram_server_init(&a->scram, use, c->user, rt_of(c)->mock_key);
+	static const char mech[] = "SCRAM-SHA-256\0";
+	a->wait = AUTH_WAIT_SASL_INIT;
+	send_auth_request(c, AUTH_REQ_SASL, mech, sizeof(mech));
+}
+
+static void start_auth(client_t *c)
+{
+	const config_t *cfg = cfg_of(c);
+	c->state = CL_AUTH;
+	int type = cfg->auth_type;
+	if (type == AUTH_TYPE_TRUST || type == AUTH_TYPE_ANY) {
+		login_complete(c);
+		return;
+	}
+	client_auth_t *a = xcalloc(1, sizeof(*a));
+	c->auth = a;
+	const char *secret = config_find_user_secret(cfg, c->user);
+	a->user_known = secret != NULL;
+	if (secret)
+		strlcpy_ok(a->secret, secret, sizeof(a->secret));
+	secret_kind_t kind = a->user_known ? auth_secret_kind(a->secret) : SECRET_NONE;
+	if (type == AUTH_TYPE_PLAIN) {
+		a->wait = AUTH_WAIT_PLAIN;
+		send_auth_request(c, AUTH_REQ_PASSWORD, NULL, 0);
+	} else if (type == AUTH_TYPE_SCRAM || kind == SECRET_SCRAM) {
+		start_scram(c, a);
+	} else {
+		a->wait = AUTH_WAIT_MD5;
+		auth_random_bytes(a->md5_salt, sizeof(a->md5_salt));
+		send_auth_request(c, AUTH_REQ_MD5, a->md5_salt, sizeof(a->md5_salt));
+	}
+}
+
+static bool check_plain_password(client_t *c, const char *password)
+{
+	client_auth_t *a = c->auth;
+	if (!a->user_known)
+		return false;
+	switch (auth_secret_kind(a->secret)) {
+	case SECRET_PLAIN:
+		return strlen(password) == strlen(a->secret) &&
+		       CRYPTO_memcmp(password, a->secret, strlen(password)) == 0;
+	case SECRET_MD5: {
+		char md5[AUTH_MD5_LEN + 1];
+		auth_md5_secret(c->user, password, md5);
+		return strlen(md5) == strlen(a->secret) && CRYPTO_memcmp(md5, a->secret, strlen(md5)) == 0;
+	}
+	case SECRET_SCRAM: {
+		scram_secret_t stored, derived;
+		if (!scram_parse_secret(a->secret, &stored) ||
+		    !scram_secret_from_password(password, stored.salt, stored.salt_len, stored.iterations, &derived))
+			return false;
+		return memcmp(stored.stored_key, derived.stored_key, SCRAM_KEY_LEN) == 0;
+	}
+	default:
+		return false;
+	}
+}
+
+static void handle_sasl(client_t *c, const uint8_t *body, size_t len)
+{
+	client_auth_t *a = c->auth;
+	msg_reader_t r;
+	msg_reader_init(&r, body, len);
+	const uint8_t *data = body;
+	size_t dlen = len;
+	if (a->wait == AUTH_WAIT_SASL_INIT) {
+		const char *mech = msg_read_cstr(&r);
+		uint32_t n = msg_read_u32(&r);
+		if (!mech || r.bad) {
+			fatal(c, "08P01", "malformed SASLInitialResponse message");
+			return;
+		}
+		if (strcmp(mech, "SCRAM-SHA-256") != 0) {
+			fatal(c, "28000", "client selected an invalid SASL authentication mechanism");
+			return;
+		}
+		if (n == UINT32_MAX || n != msg_remaining(&r)) {
+			fatal(c, "08P01", "malformed SASLInitialResponse message: wrong data length");
+			return;
+		}
+		data = r.p;
+		dlen = n;
+	}
+	char out[SCRAM_MAX_MESSAGE];
+	size_t olen = 0;
+	const char *err = NULL;
+	int rc;
+	if (a->wait == AUTH_WAIT_SASL_INIT) {
+		rc = scram_server_handle_first(&a->scram, data, dlen, out, sizeof(out), &olen, &err);
+		if (rc == 0) {
+			a->wait = AUTH_WAIT_SASL_FINAL;
+			send_auth_request(c, AUTH_REQ_SASL_CONTINUE, out, olen);
+			return;
+		}
+	} else {
+		rc = scram_server_handle_final(&a->scram, data, dlen, out, sizeof(out), &olen, &err);
+		if (rc == 0) {
+			send_auth_request(c, AUTH_REQ_SASL_FINAL, out, olen);
+			login_complete(c);
+			return;
+		}
+	}
+	if (rc == -2) {
+		auth_failed(c);
+		return;
+	}
+	fatal(c, "08P01", err ? err : "malformed SCRAM message");
+}
+
+static void handle_password_message(client_t *c, const uint8_t *body, size_t len)
+{
+	client_auth_t *a = c->auth;
+	if (!a || a->wait == AUTH_WAIT_NONE) {
+		fatal(c, "08P01", "unexpected password message");
+		return;
+	}
+	if (a->wait == AUTH_WAIT_SASL_INIT || a->wait == AUTH_WAIT_SASL_FINAL) {
+		handle_sasl(c, body, len);
+		return;
+	}
+	if (len == 0 || body[len - 1] != 0 || memchr(body, 0, len) != body + len - 1) {
+		fatal(c, "08P01", "invalid password packet");
+		return;
+	}
+	const char *pw = (const char *)body;
+	bool ok;
+	if (a->wait == AUTH_WAIT_PLAIN)
+		ok = check_plain_password(c, pw);
+	else
+		ok = a->user_known && auth_md5_verify(c->user, a->secret, a->md5_salt, pw);
+	if (!ok) {
+		auth_failed(c);
+		return;
+	}
+	login_complete(c);
+}
+
+static void handle_auth_input(client_t *c)
+{
+	iobuf_t *in = c->link.in;
+	uint8_t type;
+	uint32_t total;
+	frame_result_t fr = proto_frame(iobuf_head(in), iobuf_len(in), PROTO_MAX_STARTUP_LEN, &type, &total);
+	if (fr == FRAME_BAD_LENGTH) {
+		fatal(c, "08P01", "invalid message length during authentication");
+		return;
+	}
+	if (fr == FRAME_NEED_MORE || total > iobuf_len(in))
+		return;
+	if (type != FE_PASSWORD) {
+		fatal(c, "08P01", type == FE_TERMINATE ? "client closed during authentication"
+						       : "expected password response during authentication");
+		return;
+	}
+	handle_password_message(c, iobuf_head(in) + PROTO_HEADER_LEN, total - PROTO_HEADER_LEN);
+	if (c->state != CL_CLOSING && c->link.in)
+		iobuf_consume(c->link.in, total);
+}
+
+/* ---- login ---- */
+
+static void send_param_status(client_t *c, const char *name, const char *value)
+{
+	uint8_t mem[1200];
+	pktbuf_t pb;
+	pktbuf_init_fixed(&pb, mem, sizeof(mem));
+	pktbuf_param_status(&pb, name, value);
+	if (!pb.failed)
+		link_write(&c->link, pb.data, pb.len);
+}
+
+static void send_backend_key(client_t *c)
+{
+	uint8_t mem[16];
+	pktbuf_t pb;
+	pktbuf_init_fixed(&pb, mem, sizeof(mem));
+	pktbuf_backend_key(&pb, c->cancel_pid, c->cancel_key);
+	link_write(&c->link, pb.data, pb.len);
+}
+
+/* ParameterStatus for everything the server reported at login, with the
+ * client's own values for the tracked parameters, then the key and Ready. */
+static void send_welcome(client_t *c)
+{
+	pool_t *p = c->pool;
+	uint32_t pos = 0;
+	while (pos < p->welcome_len) {
+		const char *name = p->welcome + pos;
+		pos += (uint32_t)strlen(name) + 1;
+		const char *value = p->welcome + pos;
+		pos += (uint32_t)strlen(value) + 1;
+		int id = param_lookup(name);
+		if (id >= 0 && c->params.v[id])
+			value = c->params.v[id];
+		send_param_status(c, name, value);
+	}
+	send_backend_key(c);
+	send_ready(c, 'I');
+}
+
+static void finish_login(client_t *c)
+{
+	c->state = CL_READY;
+	param_set_clear(&c->raw_startup);
+	send_welcome(c);
+	pool_stats(c->pool, c->link.worker->id)->c.client_login_count++;
+	if (cfg_of(c)->log_connections) {
+		char addr[64];
+		int port;
+		client_addr_str(c, addr, sizeof(addr), &port);
+		log_info("login: db=%s user=%s addr=%s port=%d", c->dbname, c->user, addr, port);
+	}
+	link_flush(&c->link);
+}
+
+/* Whether the pool already knows how the server spells every tracked value
+ * the client sent; fills c->params from the cache as it goes. */
+static bool params_known(client_t *c)
+{
+	pool_t *p = c->pool;
+	if (!p->welcome_ready)
+		return false;
+	for (int i = 0; i < PARAM_TRACKED_COUNT; i++) {
+		const char *raw = c->raw_startup.v[i];
+		if (!raw)
+			continue;
+		char *norm = pool_norm_lookup(p, i, raw);
+		if (!norm)
+			return false;
+		free(c->params.v[i]);
+		c->params.v[i] = norm;
+	}
+	return true;
+}
+
+static bool client_acquire(client_t *c);
+
+static void login_complete(client_t *c)
+{
+	const config_t *cfg = cfg_of(c);
+	runtime_t *rt = rt_of(c);
+	free(c->auth);
+	c->auth = NULL;
+	send_auth_request(c, AUTH_REQ_OK, NULL, 0);
+	if (c->is_admin) {
+		admin_login(c);
+		return;
+	}
+	const char *sqlstate = "08P01";
+	char msg[160];
+	c->pool = pool_get(rt, cfg, c->dbname, c->user, &sqlstate, msg, sizeof(msg));
+	if (!c->pool) {
+		fatal(c, sqlstate, msg);
+		return;
+	}
+	if (c->pool->disabled) {
+		fatal(c, "57P03", "database is disabled");
+		return;
+	}
+	cancel_register(rt->cancels, c);
+	pool_client_joined(c->pool, c);
+	if (params_known(c)) {
+		finish_login(c);
+		return;
+	}
+	/* Ask a server how it spells the client's values (utf-8 -> UTF8),
+	 * and learn the pool's welcome parameters from its first login. */
+	c->state = CL_LOGIN_SYNC;
+	if (client_acquire(c))
+		server_flush(c->server);
+}
+
+void client_login_sync_done(client_t *c, const char *err_sqlstate, const char *err_msg)
+{
+	server_t *s = c->server;
+	if (err_sqlstate) {
+		fatal(c, err_sqlstate, err_msg);
+		return;
+	}
+	for (int i = 0; i < PARAM_TRACKED_COUNT; i++) {
+		const char *raw = c->raw_startup.v[i];
+		if (!raw || !s->params.v[i])
+			continue;
+		param_set_assign(&c->params, (param_id_t)i, s->params.v[i]);
+		pool_norm_store(c->pool, i, raw, s->params.v[i]);
+	}
+	finish_login(c);
+	server_release_idle(s);
+	client_continue(c);
+}
+
+/* ---- getting a server ---- */
+
+/* Wait time and assignment are counted at every hand-off, zero waits too. */
+static void count_assignment(client_t *c)
+{
+	usec_t now = clock_mono_usec();
+	uint64_t waited = c->wait_start ? (uint64_t)(now - c->wait_start) : 0;
+	c->wait_start = 0;
+	stats_slot_t *st = pool_stats(c->pool, c->link.worker->id);
+	st->c.server_assignment_count++;
+	st->c.wait_time += waited;
+	hist_add(&st->wait_hist, waited);
+}
+
+void client_server_assigned(client_t *c, server_t *s)
+{
+	count_assignment(c);
+	server_link_client(s, c);
+	if (c->state == CL_READY)
+		client_relay(c);
+	server_flush(s);
+}
+
+/* Asks the pool for a server; true when one is linked right now. */
+static bool client_acquire(client_t *c)
+{
+	server_t *s = NULL;
+	worker_t *home = NULL;
+	usec_t now = clock_mono_usec();
+	c->wait_start = now;
+	acquire_t r = pool_acquire(c->pool, c, c->link.worker, &s, &home, now);
+	switch (r) {
+	case ACQ_GOT_LOCAL:
+		count_assignment(c);
+		server_link_client(s, c);
+		return true;
+	case ACQ_GOT_REMOTE:
+		worker_post(home, server_move_fn, s, c);
+		return false;
+	case ACQ_WAIT_CONNECT:
+		server_connect_on(c->pool, c->link.worker);
+		return false;
+	case ACQ_WAIT:
+	case ACQ_PAUSED:
+		return false;
+	case ACQ_FAIL_RETRY:
+		client_fail_request(c, c->pool->last_login_sqlstate[0] ? c->pool->last_login_sqlstate : "08006",
+				    c->pool->last_login_error, c->state != CL_READY);
+		return false;
+	}
+	return false;
+}
+
+/* ---- relaying ---- */
+
+static bool is_frontend_type(uint8_t t)
+{
+	switch (t) {
+	case FE_BIND: case FE_CLOSE: case FE_COPY_DATA: case FE_COPY_DONE: case FE_COPY_FAIL:
+	case FE_DESCRIBE: case FE_EXECUTE: case FE_FLUSH: case FE_FUNCTION_CALL: case FE_PARSE:
+	case FE_QUERY: case FE_SYNC: case FE_TERMINATE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Copies what fits of the current message to the server. */
+static bool relay_chunk(client_t *c, iobuf_t *in)
+{
+	link_t *sl = &c->server->link;
+	size_t want = MIN(iobuf_len(in), c->fwd_remaining);
+	uint8_t *at;
+	size_t room = link_out_room(sl, &at);
+	size_t k = MIN(room, want);
+	if (k) {
+		memcpy(at, iobuf_head(in), k);
+		link_out_commit(sl, k);
+		iobuf_consume(in, k);
+		c->fwd_remaining -= (uint32_t)k;
+	}
+	if (k < want) {
+		/* The server's queue is full: stop reading this client until
+		 * it drains (server_on_drain -> client_resume). */
+		link_pause_read(&c->link);
+		return false;
+	}
+	return true;
+}
+
+/* Messages a client may send with no server: answered here. Returns true
+ * when the message was consumed. */
+static bool answer_locally(client_t *c, uint8_t type, uint32_t total)
+{
+	iobuf_t *in = c->link.in;
+	if (c->pending_since_sync)
+		return false;
+	switch (type) {
+	case FE_SYNC:
+		iobuf_consume(in, total);
+		send_ready(c, 'I');
+		return true;
+	case FE_FLUSH:
+	case FE_COPY_DATA:
+	case FE_COPY_DONE:
+	case FE_COPY_FAIL:
+		/* PostgreSQL ignores copy messages outside COPY; nothing pending
+		 * means Flush has nothing to flush. */
+		iobuf_consume(in, total);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Skips the rest of a failed extended-protocol sequence, as PostgreSQL does
+ * after an error: everything up to and including Sync. */
+static void skip_message(client_t *c, iobuf_t *in, uint8_t type, uint32_t total)
+{
+	if (total > iobuf_len(in)) {
+		c->fwd_remaining = 0;
+		c->skip_bytes = total - (uint32_t)iobuf_len(in);
+		iobuf_consume(in, iobuf_len(in));
+		return;
+	}
+	iobuf_consume(in, total);
+	if (type == FE_SYNC) {
+		c->skip_until_sync = false;
+		send_ready(c, 'I');
+	}
+}
+
+static void note_forwarded(client_t *c, uint8_t type, uint32_t total)
+{
+	stats_slot_t *st = pool_stats(c->pool, c->link.worker->id);
+	switch (type) {
+	case FE_SYNC:
+		c->pending_since_sync = false;
+		break;
+	case FE_PARSE:
+		st->c.client_parse_count++;
+		st->c.server_parse_count++;
+		c->pending_since_sync = true;
+		break;
+	case FE_BIND:
+		st->c.bind_count++;
+		c->pending_since_sync = true;
+		break;
+	case FE_DESCRIBE: case FE_EXECUTE: case FE_CLOSE: case FE_FLUSH:
+		c->pending_since_sync = true;
+		break;
+	default:
+		break;
+	}
+	server_forwarded(c->server, type, total);
+	c->fwd_remaining = total;
+}
+
+/* One message at the head of the buffer; false to stop. */
+static bool relay_step(client_t *c, iobuf_t *in)
+{
+	uint8_t type;
+	uint32_t total;
+	frame_result_t fr = proto_frame(iobuf_head(in), iobuf_len(in), (uint32_t)cfg_of(c)->max_packet_size,
+					&type, &total);
+	if (fr == FRAME_NEED_MORE)
+		return false;
+	if (fr == FRAME_BAD_LENGTH) {
+		fatal(c, "08P01", "invalid message length (beyond max_packet_size?)");
+		return false;
+	}
+	if (!is_frontend_type(type)) {
+		char msg[80];
+		snprintf(msg, sizeof(msg), "invalid frontend message type %d", type);
+		fatal(c, "08P01", msg);
+		return false;
+	}
+	if (type == FE_TERMINATE) {
+		c->terminated = true;
+		client_close(c, "client close request");
+		return false;
+	}
+	if (c->skip_until_sync) {
+		skip_message(c, in, type, total);
+		return true;
+	}
+	if (c->is_admin) {
+		if (total > iobuf_len(in)) {
+			if (total > IOBUF_SIZE)
+				fatal(c, "54000", "admin command too long");
+			return false;
+		}
+		admin_message(c, type, iobuf_head(in) + PROTO_HEADER_LEN, total - PROTO_HEADER_LEN);
+		if (c->state != CL_CLOSING && c->link.in)
+			iobuf_consume(c->link.in, total);
+		return c->state != CL_CLOSING;
+	}
+	if (!c->server) {
+		if (total <= iobuf_len(in) && answer_locally(c, type, total))
+			return true;
+		if (c->waiting || c->server_incoming || !client_acquire(c))
+			return false;
+	}
+	note_forwarded(c, type, total);
+	return true;
+}
+
+static void client_relay(client_t *c)
+{
+	for (;;) {
+		iobuf_t *in = c->link.in;
+		if (c->state != CL_READY || !in || iobuf_len(in) == 0)
+			break;
+		if (c->skip_bytes) {
+			size_t k = MIN(iobuf_len(in), c->skip_bytes);
+			iobuf_consume(in, k);
+			c->skip_bytes -= (uint32_t)k;
+			continue;
+		}
+		if (c->fwd_remaining) {
+			if (!relay_chunk(c, in))
+				break;
+			continue;
+		}
+		if (!relay_step(c, in))
+			break;
+	}
+	if (c->state == CL_CLOSING)
+		return;
+	if (c->server)
+		server_flush(c->server);
+	link_flush(&c->link);
+	if (c->link.in && iobuf_len(c->link.in) == 0)
+		link_trim_input(&c->link);
+	/* A full buffer while waiting: stop reading until a server comes. */
+	if (c->link.in && iobuf_tail_room(c->link.in) == 0 && c->link.in->start == 0 && !c->server)
+		link_pause_read(&c->link);
+}
+
+static void client_process(client_t *c)
+{
+	switch (c->state) {
+	case CL_STARTUP:
+		handle_startup(c);
+		/* trust: logged in straight from the startup packet. */
+		if (c->state == CL_READY)
+			client_relay(c);
+		break;
+	case CL_AUTH:
+		handle_auth_input(c);
+		/* Anything the client pipelined after its password. */
+		if (c->state == CL_READY)
+			client_relay(c);
+		break;
+	case CL_LOGIN_SYNC:
+		return; /* keep what the client sent until the login is done */
+	case CL_READY:
+		c->last_active = clock_mono_usec();
+		client_relay(c);
+		return;
+	case CL_CLOSING:
+		return;
+	}
+	if (c->state != CL_CLOSING)
+		link_flush(&c->link);
+}
+
+static void client_on_read(link_t *l)
+{
+	client_t *c = l->owner;
+	link_read_t r = link_read(l);
+	if (r == LINK_READ_EOF || r == LINK_READ_ERROR) {
+		client_close(c, r == LINK_READ_EOF ? "client closed the connection" : "client socket error");
+		return;
+	}
+	if (r == LINK_READ_AGAIN && l->in && iobuf_tail_room(l->in) == 0 && l->in->start == 0) {
+		/* Buffer full and nothing consumable: stop until progress. */
+		link_pause_read(l);
+	}
+	/* Login packets longer than the buffer are malformed by definition. */
+	if ((c->state == CL_STARTUP || c->state == CL_AUTH) && l->in && iobuf_len(l->in) > PROTO_MAX_STARTUP_LEN) {
+		fatal(c, "08P01", "startup packet too long");
+		return;
+	}
+	client_process(c);
+}
+
+static void client_on_drain(link_t *l)
+{
+	client_t *c = l->owner;
+	if (c->wants_close) {
+		client_close(c, "closing after error");
+		return;
+	}
+	/* The client read its answers: the server may send more. */
+	if (c->server)
+		server_resume(c->server);
+}
+
+void client_resume(client_t *c)
+{
+	if (c->state != CL_READY)
+		return;
+	link_resume_read(&c->link);
+	client_relay(c);
+}
+
+void client_continue(client_t *c)
+{
+	if (c->state != CL_READY)
+		return;
+	link_resume_read(&c->link);
+	client_relay(c);
+}
+
+/* ---- failures ---- */
+
+void client_server_lost(client_t *c, const char *sqlstate, const char *msg)
+{
+	if (c->state == CL_CLOSING)
+		return;
+	c->server = NULL;
+	fatal(c, sqlstate, msg);
+}
+
+void client_fail_request(client_t *c, const char *sqlstate, const char *msg, bool is_fatal)
+{
+	if (c->state == CL_CLOSING)
+		return;
+	if (is_fatal || c->state != CL_READY) {
+		fatal(c, sqlstate, msg);
+		return;
+	}
+	send_error(c, "ERROR", sqlstate, msg);
+	iobuf_t *in = c->link.in;
+	uint8_t type;
+	uint32_t total;
+	if (in && proto_frame(iobuf_head(in), iobuf_len(in), UINT32_MAX, &type, &total) == FRAME_OK &&
+	    type == FE_QUERY) {
+		/* A simple query is one request: drop it and say Ready. */
+		if (total <= iobuf_len(in))
+			iobuf_consume(in, total);
+		else {
+			c->skip_bytes = total - (uint32_t)iobuf_len(in);
+			iobuf_consume(in, iobuf_len(in));
+		}
+		send_ready(c, 'I');
+	} else {
+		c->skip_until_sync = true;
+		c->pending_since_sync = false;
+	}
+	client_relay(c);
+	link_flush(&c->link);
+}
+
+void client_retry_fn(worker_t *w, void *a, void *b)
+{
+	client_t *c = a;
+	if (pool_client_unref(c->pool, c)) {
+		client_free_deferred(c);
+		return;
+	}
+	if (c->state == CL_READY)
+		client_relay(c);
+	else if (c->state == CL_LOGIN_SYNC && client_acquire(c))
+		server_flush(c->server);
+}
+
+void client_login_refused_fn(worker_t *w, void *a, void *b)
+{
+	client_t *c = a;
+	if (pool_client_unref(c->pool, c)) {
+		client_free_deferred(c);
+		return;
+	}
+	pool_t *p = c->pool;
+	char msg[300];
+	pool_lock(p);
+	snprintf(msg, sizeof(msg), "server login failed: %s", p->last_login_error);
+	char sqlstate[6];
+	strlcpy_ok(sqlstate, p->last_login_sqlstate[0] ? p->last_login_sqlstate : "08006", sizeof(sqlstate));
+	pool_unlock(p);
+	client_fail_request(c, sqlstate, c->state == CL_LOGIN_SYNC ? p->last_login_error : msg,
+			    c->state != CL_READY);
+}
+
+void client_cancel_wait_fn(worker_t *w, void *a, void *b)
+{
+	client_t *c = a;
+	if (pool_client_unref(c->pool, c)) {
+		client_free_deferred(c);
+		return;
+	}
+	pool_stats(c->pool, w->id)->c.wait_canceled_count++;
+	client_fail_request(c, "57014", "canceling statement due to user request", false);
+}
+
+/* ---- janitor ---- */
+
+static void client_tick_one(client_t *c, const config_t *cfg, usec_t now)
+{
+	switch (c->state) {
+	case CL_STARTUP:
+	case CL_AUTH:
+		if (cfg->client_login_timeout > 0 && now - c->created > cfg->client_login_timeout)
+			fatal(c, "08P01", "client_login_timeout: login not finished in time");
+		return;
+	case CL_LOGIN_SYNC:
+	case CL_READY:
+		if (c->waiting && cfg->query_wait_timeout > 0 && now - c->wait_start > cfg->query_wait_timeout &&
+		    pool_cancel_wait(c->pool, c)) {
+			pool_stats(c->pool, c->link.worker->id)->c.wait_timeout_count++;
+			client_fail_request(c, "57014",
+					    "query_wait_timeout: no server connection became available in time",
+					    c->state != CL_READY);
+			return;
+		}
+		if (c->state == CL_READY && !c->server && !c->waiting && cfg->client_idle_timeout > 0 &&
+		    now - c->last_active > cfg->client_idle_timeout) {
+			fatal(c, "57P05", "client_idle_timeout: connection closed after being idle");
+			return;
+		}
+		if (c->server && c->server->tx_status != 'I' && cfg->idle_transaction_timeout > 0 &&
+		    c->server->expected_rfq == 0 && now - c->last_active > cfg->idle_transaction_timeout) {
+			fatal(c, "25P03", "idle_transaction_timeout: idle in transaction for too long");
+			return;
+		}
+		return;
+	case CL_CLOSING:
+		return;
+	}
+}
+
+void client_tick(worker_t *w, usec_t now)
+{
+	const config_t *cfg = runtime_cfg(w->rt);
+	list_node_t *n, *tmp;
+	list_for_each_safe(n, tmp, &w->clients) {
+		client_t *c = list_entry(n, client_t, worker_node);
+		client_tick_one(c, cfg, now);
+	}
+}

@@ -1,0 +1,278 @@
+/*
+ * link.c - socket I/O for one connection.
+ */
+#include "link.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "worker.h"
+
+static ssize_t plain_read(link_t *l, void *buf, size_t n)
+{
+	return recv(l->fd, buf, n, 0);
+}
+
+static ssize_t plain_write(link_t *l, const void *buf, size_t n)
+{
+	return send(l->fd, buf, n, MSG_NOSIGNAL);
+}
+
+static void plain_close(link_t *l)
+{
+	(void)l;
+}
+
+const transport_ops_t transport_plain = { "plain", plain_read, plain_write, plain_close };
+
+static void read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	link_t *l = arg;
+	l->on_read(l);
+}
+
+static void write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	link_t *l = arg;
+	l->write_armed = false;
+	if (!link_flush(l)) {
+		/* The owner learns about the failure on its next read (EOF/error). */
+		if (!l->read_paused)
+			l->on_read(l);
+		return;
+	}
+	if (link_out_pending(l) == 0 && l->on_drain)
+		l->on_drain(l);
+}
+
+void link_init(link_t *l, int fd, void *owner, void (*on_read)(link_t *), void (*on_drain)(link_t *))
+{
+	memset(l, 0, sizeof(*l));
+	l->fd = fd;
+	l->tp = &transport_plain;
+	l->owner = owner;
+	l->on_read = on_read;
+	l->on_drain = on_drain;
+}
+
+void link_attach(link_t *l, worker_t *w)
+{
+	l->worker = w;
+	event_assign(&l->rev, w->base, l->fd, EV_READ | EV_PERSIST, read_cb, l);
+	event_assign(&l->wev, w->base, l->fd, EV_WRITE, write_cb, l);
+	l->attached = true;
+	l->write_armed = false;
+	if (!l->read_paused)
+		event_add(&l->rev, NULL);
+	if (link_out_pending(l))
+		link_flush(l);
+}
+
+void link_detach(link_t *l)
+{
+	if (!l->attached)
+		return;
+	event_del(&l->rev);
+	event_del(&l->wev);
+	l->attached = false;
+	l->write_armed = false;
+}
+
+void link_release_buffers(link_t *l)
+{
+	if (!l->worker)
+		return;
+	if (l->in && iobuf_len(l->in) == 0) {
+		iobuf_put(&l->worker->bufs, l->in);
+		l->in = NULL;
+	}
+	if (l->out && iobuf_len(l->out) == 0) {
+		iobuf_put(&l->worker->bufs, l->out);
+		l->out = NULL;
+	}
+	if (l->spill && l->spill_off == l->spill_len) {
+		free(l->spill);
+		l->spill = NULL;
+		l->spill_len = l->spill_off = l->spill_cap = 0;
+	}
+}
+
+void link_trim_input(link_t *l)
+{
+	if (l->in && iobuf_len(l->in) == 0 && l->worker) {
+		iobuf_put(&l->worker->bufs, l->in);
+		l->in = NULL;
+	}
+}
+
+void link_close(link_t *l)
+{
+	link_detach(l);
+	if (l->fd >= 0) {
+		l->tp->close(l);
+		close(l->fd);
+		l->fd = -1;
+	}
+	if (l->worker) {
+		if (l->in)
+			iobuf_put(&l->worker->bufs, l->in);
+		if (l->out)
+			iobuf_put(&l->worker->bufs, l->out);
+	}
+	l->in = l->out = NULL;
+	free(l->spill);
+	l->spill = NULL;
+	l->spill_len = l->spill_off = l->spill_cap = 0;
+}
+
+link_read_t link_read(link_t *l)
+{
+	if (!l->in)
+		l->in = iobuf_get(&l->worker->bufs);
+	iobuf_t *b = l->in;
+	if (iobuf_tail_room(b) == 0)
+		iobuf_compact(b);
+	size_t room = iobuf_tail_room(b);
+	if (room == 0)
+		return LINK_READ_AGAIN;
+	ssize_t n = l->tp->read(l, b->data + b->end, room);
+	if (n > 0) {
+		b->end += (uint32_t)n;
+		return LINK_READ_OK;
+	}
+	if (n == 0)
+		return LINK_READ_EOF;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return LINK_READ_AGAIN;
+	return LINK_READ_ERROR;
+}
+
+void link_pause_read(link_t *l)
+{
+	if (l->read_paused)
+		return;
+	l->read_paused = true;
+	if (l->attached)
+		event_del(&l->rev);
+}
+
+void link_resume_read(link_t *l)
+{
+	if (!l->read_paused)
+		return;
+	l->read_paused = false;
+	if (l->attached)
+		event_add(&l->rev, NULL);
+}
+
+size_t link_out_room(link_t *l, uint8_t **at)
+{
+	if (l->spill_len > l->spill_off)
+		return 0;
+	if (!l->out)
+		l->out = iobuf_get(&l->worker->bufs);
+	if (iobuf_tail_room(l->out) < IOBUF_SIZE / 4)
+		iobuf_compact(l->out);
+	*at = l->out->data + l->out->end;
+	return iobuf_tail_room(l->out);
+}
+
+void link_out_commit(link_t *l, size_t n)
+{
+	l->out->end += (uint32_t)n;
+}
+
+static void spill_append(link_t *l, const uint8_t *data, size_t n)
+{
+	if (l->spill_off > 0 && l->spill_off == l->spill_len)
+		l->spill_off = l->spill_len = 0;
+	if (l->spill_len + n > l->spill_cap) {
+		size_t cap = l->spill_cap ? l->spill_cap : 4096;
+		while (cap < l->spill_len + n)
+			cap *= 2;
+		l->spill = xrealloc(l->spill, cap);
+		l->spill_cap = (uint32_t)cap;
+	}
+	memcpy(l->spill + l->spill_len, data, n);
+	l->spill_len += (uint32_t)n;
+}
+
+void link_write(link_t *l, const void *data, size_t n)
+{
+	const uint8_t *p = data;
+	uint8_t *at;
+	size_t room = link_out_room(l, &at);
+	size_t now = MIN(room, n);
+	if (now) {
+		memcpy(at, p, now);
+		link_out_commit(l, now);
+	}
+	if (n > now)
+		spill_append(l, p + now, n - now);
+}
+
+size_t link_out_pending(const link_t *l)
+{
+	return (l->out ? iobuf_len(l->out) : 0) + (l->spill_len - l->spill_off);
+}
+
+static void arm_write(link_t *l)
+{
+	if (!l->write_armed && l->attached) {
+		l->write_armed = true;
+		event_add(&l->wev, NULL);
+	}
+}
+
+/* Sends from one region; returns bytes sent, or -1 on a socket error. */
+static ssize_t send_region(link_t *l, const uint8_t *p, size_t n)
+{
+	size_t sent = 0;
+	while (sent < n) {
+		ssize_t r = l->tp->write(l, p + sent, n - sent);
+		if (r > 0) {
+			sent += (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		return -1;
+	}
+	return (ssize_t)sent;
+}
+
+bool link_flush(link_t *l)
+{
+	if (l->fd < 0)
+		return false;
+	if (l->out && iobuf_len(l->out)) {
+		size_t n = iobuf_len(l->out);
+		ssize_t r = send_region(l, iobuf_head(l->out), n);
+		if (r < 0)
+			return false;
+		iobuf_consume(l->out, (size_t)r);
+		if ((size_t)r < n) {
+			arm_write(l);
+			return true;
+		}
+	}
+	if (l->spill_len > l->spill_off) {
+		size_t n = l->spill_len - l->spill_off;
+		ssize_t r = send_region(l, l->spill + l->spill_off, n);
+		if (r < 0)
+			return false;
+		l->spill_off += (uint32_t)r;
+		if ((size_t)r < n) {
+			arm_write(l);
+			return true;
+		}
+		l->spill_off = l->spill_len = 0;
+	}
+	return true;
+}

@@ -1,0 +1,347 @@
+/*
+ * main.c - command line, configuration, signals, start and stop.
+ *
+ * The main thread owns no connections: it handles signals (reload, drain,
+ * stop) on its own small event loop while the workers serve clients.
+ */
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "clock.h"
+#include "config.h"
+#include "janitor.h"
+#include "log.h"
+#include "net.h"
+#include "pool.h"
+#include "runtime.h"
+#include "server.h"
+#include "worker.h"
+
+#define DRAIN_CHECK_USEC (100 * USEC_PER_MSEC)
+#define DRAIN_MAX_USEC (60 * USEC_PER_SEC)
+
+typedef struct options {
+	const char *config_path;
+	const char *database_url;
+	bool daemonize;
+	bool check_config;
+	int verbose;
+	bool quiet;
+} options_t;
+
+/* The main thread's own loop: signals and the drain check. */
+typedef struct main_loop {
+	runtime_t *rt;
+	struct event_base *base;
+	struct event *sig_hup, *sig_int, *sig_term, *drain_timer;
+	usec_t drain_deadline;
+} main_loop_t;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"pgtide %s - a transaction-mode PostgreSQL connection pooler\n\n"
+		"Usage: pgtide [options] [CONFIG_FILE]\n\n"
+		"  -d, --daemon            run in the background (writes pidfile)\n"
+		"  --database-url URL      pool in front of this server, no config file needed\n"
+		"                          (also read from the DATABASE_URL environment variable)\n"
+		"  --check-config          validate the configuration, print it, and exit\n"
+		"  -v, --verbose           more logging (repeat for more)\n"
+		"  -q, --quiet             log errors only to stderr\n"
+		"  -V, --version           print the version and exit\n"
+		"  -h, --help              this help\n\n"
+		"Signals: SIGHUP reloads the configuration, SIGTERM finishes running\n"
+		"transactions then exits, SIGINT exits at once.\n",
+		PGTIDE_VERSION);
+}
+
+static int parse_args(int argc, char **argv, options_t *o)
+{
+	static const struct option longopts[] = {
+		{ "daemon", no_argument, NULL, 'd' },       { "database-url", required_argument, NULL, 'u' },
+		{ "check-config", no_argument, NULL, 'c' }, { "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },        { "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+	};
+	int ch;
+	while ((ch = getopt_long(argc, argv, "dvqVh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': o->daemonize = true; break;
+		case 'u': o->database_url = optarg; break;
+		case 'c': o->check_config = true; break;
+		case 'v': o->verbose++; break;
+		case 'q': o->quiet = true; break;
+		case 'V': printf("pgtide %s\n", PGTIDE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc)
+		o->config_path = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "pgtide: unexpected argument \"%s\"\n", argv[optind]);
+		return 2;
+	}
+	if (!o->database_url && !o->config_path)
+		o->database_url = getenv("DATABASE_URL");
+	if (!o->database_url && !o->config_path) {
+		fprintf(stderr, "pgtide: give a CONFIG_FILE or --database-url (or set DATABASE_URL)\n");
+		usage(stderr);
+		return 2;
+	}
+	return -1;
+}
+
+/* Builds the config from the file and/or the URL. */
+static config_t *load_config(const char *path, const char *url, char *err, size_t errlen)
+{
+	config_t *cfg = path ? config_load_file(path, err, errlen) : config_new_defaults();
+	if (!cfg)
+		return NULL;
+	if (url && !config_apply_database_url(cfg, url, err, errlen)) {
+		config_unref(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+static void print_config(const config_t *cfg)
+{
+	for (size_t i = 0; i < config_setting_count(); i++) {
+		const config_setting_t *s = config_setting_at(i);
+		char val[512];
+		config_format_value(cfg, s, val, sizeof(val));
+		printf("%s = %s\n", s->name, val);
+	}
+	printf("[databases]\n");
+	for (size_t i = 0; i < cfg->ndbs; i++) {
+		const db_config_t *db = &cfg->dbs[i];
+		printf("%s = host=%s port=%d%s%s%s%s%s\n", db->name, db->host ? db->host : "127.0.0.1",
+		       db->port > 0 ? db->port : 5432, db->dbname ? " dbname=" : "", db->dbname ? db->dbname : "",
+		       db->user ? " user=" : "", db->user ? db->user : "", db->password ? " password=***" : "");
+	}
+	printf("; %zu user(s) in auth_file\n", cfg->nusers);
+}
+
+/* ---- signals ---- */
+
+static void reload(main_loop_t *m)
+{
+	runtime_t *rt = m->rt;
+	char err[512];
+	config_t *cfg = load_config(rt->config_path, rt->database_url, err, sizeof(err));
+	if (!cfg) {
+		log_error("reload failed, keeping the old configuration: %s", err);
+		return;
+	}
+	if (!log_configure(cfg->verbose, cfg->logfile, cfg->log_format == LOG_FORMAT_JSON))
+		log_warning("reload: cannot open logfile %s", cfg->logfile);
+	runtime_set_config(rt, cfg);
+	pthread_mutex_lock(&rt->pools_lock);
+	list_node_t *n;
+	list_for_each(n, &rt->pools)
+		pool_apply_config(list_entry(n, pool_t, rt_node), cfg);
+	pthread_mutex_unlock(&rt->pools_lock);
+	log_info("configuration reloaded");
+}
+
+static void stop_workers(main_loop_t *m)
+{
+	for (int i = 0; i < m->rt->nworkers; i++)
+		worker_stop(&m->rt->workers[i]);
+	event_base_loopbreak(m->base);
+}
+
+static int active_servers(runtime_t *rt)
+{
+	int n = 0;
+	pthread_mutex_lock(&rt->pools_lock);
+	list_node_t *node;
+	list_for_each(node, &rt->pools) {
+		pool_t *p = list_entry(node, pool_t, rt_node);
+		pool_lock(p);
+		n += p->n_active + p->n_busy;
+		pool_unlock(p);
+	}
+	pthread_mutex_unlock(&rt->pools_lock);
+	return n;
+}
+
+static void drain_check(evutil_socket_t fd, short what, void *arg)
+{
+	main_loop_t *m = arg;
+	int busy = active_servers(m->rt);
+	if (busy == 0 || clock_mono_usec() > m->drain_deadline) {
+		if (busy)
+			log_warning("shutdown: %d server connection(s) still busy after the drain limit", busy);
+		stop_workers(m);
+	}
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	main_loop_t *m = arg;
+	runtime_t *rt = m->rt;
+	if (sig == SIGHUP) {
+		reload(m);
+	} else if (sig == SIGINT || atomic_load(&rt->state) == RT_DRAINING) {
+		log_info("shutting down now");
+		atomic_store(&rt->state, RT_STOPPING);
+		stop_workers(m);
+	} else if (sig == SIGTERM) {
+		log_info("SIGTERM: no new clients; waiting for running transactions to finish");
+		atomic_store(&rt->state, RT_DRAINING);
+		for (int i = 0; i < rt->nworkers; i++)
+			net_close_listeners(&rt->workers[i]);
+		m->drain_deadline = clock_mono_usec() + DRAIN_MAX_USEC;
+		struct timeval tv = { 0, DRAIN_CHECK_USEC };
+		event_add(m->drain_timer, &tv);
+	}
+}
+
+/* ---- start and stop ---- */
+
+static bool daemonize(const char *pidfile)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return false;
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	int fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		if (fd > 2)
+			close(fd);
+	}
+	if (pidfile && *pidfile) {
+		FILE *f = fopen(pidfile, "w");
+		if (!f)
+			return false;
+		fprintf(f, "%d\n", (int)getpid());
+		fclose(f);
+	}
+	return true;
+}
+
+/* After the workers stopped: close every connection so nothing leaks. */
+static void free_connections(runtime_t *rt)
+{
+	for (int i = 0; i < rt->nworkers; i++) {
+		worker_t *w = &rt->workers[i];
+		list_node_t *n, *tmp;
+		list_for_each_safe(n, tmp, &w->clients) {
+			client_t *c = list_entry(n, client_t, worker_node);
+			c->server = NULL;
+			c->inflight = 0;
+			client_close(c, "shutdown");
+		}
+		list_for_each_safe(n, tmp, &w->servers) {
+			server_t *s = list_entry(n, server_t, worker_node);
+			s->client = NULL;
+			s->cancel_pending = 0;
+			server_close(s, "shutdown");
+		}
+	}
+}
+
+static int run(runtime_t *rt, const options_t *o)
+{
+	char err[512];
+	if (!net_listen(rt, err, sizeof(err))) {
+		log_error("%s", err);
+		return 1;
+	}
+	main_loop_t m = { .rt = rt };
+	m.base = event_base_new();
+	m.sig_hup = evsignal_new(m.base, SIGHUP, on_signal, &m);
+	m.sig_int = evsignal_new(m.base, SIGINT, on_signal, &m);
+	m.sig_term = evsignal_new(m.base, SIGTERM, on_signal, &m);
+	m.drain_timer = event_new(m.base, -1, EV_PERSIST, drain_check, &m);
+	event_add(m.sig_hup, NULL);
+	event_add(m.sig_int, NULL);
+	event_add(m.sig_term, NULL);
+	net_enable(rt);
+	const config_t *cfg = runtime_cfg(rt);
+	log_info("pgtide %s listening on %s:%d (unix socket dir %s), %d worker(s), pool_mode=%s", PGTIDE_VERSION,
+		 cfg->listen_addr ? cfg->listen_addr : "-", cfg->listen_port,
+		 cfg->unix_socket_dir ? cfg->unix_socket_dir : "-", rt->nworkers,
+		 cfg->pool_mode == POOL_MODE_SESSION ? "session" : "transaction");
+	for (int i = 0; i < rt->nworkers; i++) {
+		rt->workers[i].on_tick = janitor_tick;
+		if (!worker_start(&rt->workers[i])) {
+			log_error("could not start worker thread %d", i);
+			return 1;
+		}
+	}
+	(void)o;
+	event_base_dispatch(m.base);
+	for (int i = 0; i < rt->nworkers; i++)
+		worker_join(&rt->workers[i]);
+	free_connections(rt);
+	for (int i = 0; i < rt->nworkers; i++)
+		event_base_loop(rt->workers[i].base, EVLOOP_NONBLOCK);
+	event_free(m.sig_hup);
+	event_free(m.sig_int);
+	event_free(m.sig_term);
+	event_free(m.drain_timer);
+	event_base_free(m.base);
+	log_info("pgtide stopped");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	options_t o = { 0 };
+	int rc = parse_args(argc, argv, &o);
+	if (rc >= 0)
+		return rc;
+	char err[512];
+	config_t *cfg = load_config(o.config_path, o.database_url, err, sizeof(err));
+	if (!cfg) {
+		fprintf(stderr, "pgtide: configuration error: %s\n", err);
+		return 1;
+	}
+	if (o.check_config) {
+		print_config(cfg);
+		config_unref(cfg);
+		return 0;
+	}
+	if (!log_configure(cfg->verbose + o.verbose, o.daemonize ? cfg->logfile : cfg->logfile,
+			   cfg->log_format == LOG_FORMAT_JSON)) {
+		fprintf(stderr, "pgtide: cannot open logfile %s: %s\n", cfg->logfile, strerror(errno));
+		config_unref(cfg);
+		return 1;
+	}
+	if (o.daemonize && !daemonize(cfg->pidfile)) {
+		fprintf(stderr, "pgtide: could not daemonize: %s\n", strerror(errno));
+		config_unref(cfg);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	runtime_t rt;
+	if (!runtime_init(&rt, cfg)) {
+		log_error("could not initialise the runtime");
+		return 1;
+	}
+	rt.config_path = o.config_path ? realpath(o.config_path, NULL) : NULL;
+	rt.database_url = o.database_url ? xstrdup(o.database_url) : NULL;
+	rc = run(&rt, &o);
+	runtime_destroy(&rt);
+	log_close();
+	if (o.daemonize && cfg && rt.cfg == NULL)
+		(void)0;
+	return rc;
+}

@@ -1,0 +1,167 @@
+/*
+ * net.c - listeners and accepting.
+ */
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "log.h"
+#include "runtime.h"
+#include "worker.h"
+
+#define ACCEPT_BATCH 64
+
+static bool add_listener(struct worker *w, int fd, char *err, size_t errlen)
+{
+	if (w->nlisten >= (int)ARRAY_SIZE(w->listen_fd)) {
+		snprintf(err, errlen, "too many listen addresses");
+		close(fd);
+		return false;
+	}
+	w->listen_fd[w->nlisten++] = fd;
+	return true;
+}
+
+static int tcp_socket(const struct addrinfo *ai, int backlog, char *err, size_t errlen)
+{
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
+		char host[NI_MAXHOST] = "?", port[NI_MAXSERV] = "?";
+		getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), port, sizeof(port),
+			    NI_NUMERICHOST | NI_NUMERICSERV);
+		snprintf(err, errlen, "could not listen on %s:%s: %s", host, port, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static bool listen_tcp(runtime_t *rt, const char *addr, int port, int backlog, char *err, size_t errlen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE },
+			*res = NULL;
+	char portstr[16];
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	const char *host = strcmp(addr, "*") == 0 ? NULL : addr;
+	int rc = getaddrinfo(host, portstr, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "listen_addr \"%s\": %s", addr, gai_strerror(rc));
+		return false;
+	}
+	bool ok = true;
+	for (struct addrinfo *ai = res; ai && ok; ai = ai->ai_next) {
+		for (int i = 0; i < rt->nworkers && ok; i++) {
+			int fd = tcp_socket(ai, backlog, err, errlen);
+			ok = fd >= 0 && add_listener(&rt->workers[i], fd, err, errlen);
+		}
+	}
+	freeaddrinfo(res);
+	return ok;
+}
+
+static bool listen_unix(runtime_t *rt, const char *dir, int port, int backlog, char *err, size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int n = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/.s.PGSQL.%d", dir, port);
+	if (n < 0 || (size_t)n >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "unix_socket_dir path too long: %s", dir);
+		return false;
+	}
+	unlink(sun.sun_path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, backlog) < 0) {
+		snprintf(err, errlen, "could not listen on unix socket %s: %s", sun.sun_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	chmod(sun.sun_path, 0777);
+	return add_listener(&rt->workers[0], fd, err, errlen);
+}
+
+bool net_listen(runtime_t *rt, char *err, size_t errlen)
+{
+	const config_t *cfg = runtime_cfg(rt);
+	if (cfg->listen_addr && *cfg->listen_addr) {
+		char list[512];
+		strlcpy_ok(list, cfg->listen_addr, sizeof(list));
+		char *save = NULL;
+		for (char *a = strtok_r(list, ", ", &save); a; a = strtok_r(NULL, ", ", &save)) {
+			if (!listen_tcp(rt, a, cfg->listen_port, cfg->listen_backlog, err, errlen))
+				return false;
+		}
+	}
+	if (cfg->unix_socket_dir && *cfg->unix_socket_dir &&
+	    !listen_unix(rt, cfg->unix_socket_dir, cfg->listen_port, cfg->listen_backlog, err, errlen))
+		return false;
+	return true;
+}
+
+static void accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	struct worker *w = arg;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EMFILE || errno == ENFILE)
+				log_warning("accept failed: %s (raise ulimit -n)", strerror(errno));
+			return;
+		}
+		client_accept(w, fd, ss.ss_family == AF_UNIX);
+	}
+}
+
+void net_enable(runtime_t *rt)
+{
+	for (int i = 0; i < rt->nworkers; i++) {
+		struct worker *w = &rt->workers[i];
+		for (int j = 0; j < w->nlisten; j++) {
+			w->listen_ev[j] = event_new(w->base, w->listen_fd[j], EV_READ | EV_PERSIST, accept_cb, w);
+			event_add(w->listen_ev[j], NULL);
+		}
+		w->accepting = true;
+	}
+}
+
+static void close_listeners_fn(struct worker *w, void *a, void *b)
+{
+	for (int j = 0; j < w->nlisten; j++) {
+		if (w->listen_ev[j]) {
+			event_free(w->listen_ev[j]);
+			w->listen_ev[j] = NULL;
+		}
+		if (w->listen_fd[j] >= 0) {
+			close(w->listen_fd[j]);
+			w->listen_fd[j] = -1;
+		}
+	}
+	w->accepting = false;
+}
+
+void net_close_listeners(struct worker *w)
+{
+	worker_post(w, close_listeners_fn, NULL, NULL);
+}

@@ -1,0 +1,603 @@
+/*
+ * pool.c - pools, their server lists and their wait queues.
+ *
+ * Invariant: a server is in exactly one of a pool's lists and its state says
+ * which; a client is in the wait queue exactly when c->waiting. Both change
+ * only under the pool lock, so SHOW POOLS is a set of counters.
+ */
+#include "pool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "log.h"
+#include "server.h"
+#include "worker.h"
+
+static pool_t *pool_new(runtime_t *rt, const config_t *cfg, const db_config_t *db, const char *dbname,
+			const char *user)
+{
+	pool_t *p = xcalloc(1, sizeof(*p));
+	pthread_mutex_init(&p->lock, NULL);
+	p->rt = rt;
+	p->dbname = xstrdup(dbname);
+	p->user = xstrdup(user);
+	p->host = xstrdup(db->host ? db->host : "127.0.0.1");
+	p->port = db->port > 0 ? db->port : 5432;
+	p->server_dbname = xstrdup(db->dbname ? db->dbname : dbname);
+	p->server_user = xstrdup(db->user ? db->user : user);
+	const char *pw = db->password ? db->password : config_find_user_secret(cfg, p->server_user);
+	p->server_password = pw ? xstrdup(pw) : NULL;
+	p->pool_mode = config_db_pool_mode(cfg, db);
+	p->pool_size = config_db_pool_size(cfg, db);
+	p->min_pool_size = db->min_pool_size >= 0 ? db->min_pool_size : cfg->min_pool_size;
+	p->reserve_pool_size = db->reserve_pool >= 0 ? db->reserve_pool : cfg->reserve_pool_size;
+	for (int i = 0; i < MAX_WORKERS; i++)
+		list_init(&p->idle[i]);
+	list_init(&p->active);
+	list_init(&p->login);
+	list_init(&p->busy);
+	list_init(&p->waiters);
+	list_init(&p->clients);
+	p->stats = aligned_alloc(64, sizeof(stats_slot_t) * (size_t)rt->nworkers);
+	memset(p->stats, 0, sizeof(stats_slot_t) * (size_t)rt->nworkers);
+	return p;
+}
+
+static void pool_free(pool_t *p)
+{
+	free(p->dbname);
+	free(p->user);
+	free(p->host);
+	free(p->server_dbname);
+	free(p->server_user);
+	free(p->server_password);
+	free(p->welcome);
+	param_set_clear(&p->defaults);
+	for (int i = 0; i < p->n_norm; i++) {
+		free(p->norm_cache[i].raw);
+		free(p->norm_cache[i].norm);
+	}
+	free(p->stats);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+pool_t *pool_get(runtime_t *rt, const config_t *cfg, const char *dbname, const char *user,
+		 const char **sqlstate, char *errmsg, size_t errlen)
+{
+	pthread_mutex_lock(&rt->pools_lock);
+	list_node_t *n;
+	list_for_each(n, &rt->pools) {
+		pool_t *p = list_entry(n, pool_t, rt_node);
+		if (strcmp(p->dbname, dbname) == 0 && strcmp(p->user, user) == 0) {
+			pthread_mutex_unlock(&rt->pools_lock);
+			return p;
+		}
+	}
+	const db_config_t *db = config_find_db(cfg, dbname);
+	if (!db) {
+		pthread_mutex_unlock(&rt->pools_lock);
+		*sqlstate = "3D000";
+		snprintf(errmsg, errlen, "database \"%s\" does not exist", dbname);
+		return NULL;
+	}
+	pool_t *p = pool_new(rt, cfg, db, dbname, user);
+	list_push_back(&rt->pools, &p->rt_node);
+	rt->npools++;
+	pthread_mutex_unlock(&rt->pools_lock);
+	return p;
+}
+
+void pool_free_all(runtime_t *rt)
+{
+	list_node_t *n;
+	while ((n = list_pop_front(&rt->pools)) != NULL)
+		pool_free(list_entry(n, pool_t, rt_node));
+	rt->npools = 0;
+}
+
+static int pool_server_count(const pool_t *p)
+{
+	return p->n_idle + p->n_active + p->n_login + p->n_busy;
+}
+
+/* Removes s from whichever state list it is in. */
+static void unlist(pool_t *p, server_t *s)
+{
+	switch (s->state) {
+	case SV_CONNECTING:
+	case SV_LOGIN:
+		p->n_login--;
+		break;
+	case SV_IDLE:
+		p->n_idle--;
+		break;
+	case SV_ACTIVE:
+		p->n_active--;
+		break;
+	case SV_RESETTING:
+	case SV_CANCEL_WAIT:
+	case SV_MOVING:
+		p->n_busy--;
+		break;
+	case SV_CLOSED:
+		return;
+	}
+	list_del(&s->pool_node);
+}
+
+static void enlist(pool_t *p, server_t *s, server_state_t state)
+{
+	s->state = state;
+	switch (state) {
+	case SV_CONNECTING:
+	case SV_LOGIN:
+		p->n_login++;
+		list_push_back(&p->login, &s->pool_node);
+		break;
+	case SV_IDLE:
+		p->n_idle++;
+		list_push_front(&p->idle[s->link.worker->id], &s->pool_node);
+		break;
+	case SV_ACTIVE:
+		p->n_active++;
+		list_push_back(&p->active, &s->pool_node);
+		break;
+	case SV_RESETTING:
+	case SV_CANCEL_WAIT:
+	case SV_MOVING:
+		p->n_busy++;
+		list_push_back(&p->busy, &s->pool_node);
+		break;
+	case SV_CLOSED:
+		break;
+	}
+}
+
+static void enqueue(pool_t *p, client_t *c, usec_t now)
+{
+	if (!c->waiting) {
+		c->waiting = true;
+		c->wait_start = now;
+		list_push_back(&p->waiters, &c->wait_node);
+		p->n_waiting++;
+	}
+}
+
+static void dequeue(pool_t *p, client_t *c)
+{
+	if (c->waiting) {
+		c->waiting = false;
+		list_del(&c->wait_node);
+		p->n_waiting--;
+	}
+}
+
+/* Whether one more server connection may be opened for the waiters.
+ * The slot is taken by counting a login that server_connect then fills. */
+static bool reserve_connect(pool_t *p, usec_t now)
+{
+	const config_t *cfg = runtime_cfg(p->rt);
+	int limit = p->pool_size;
+	if (p->reserve_pool_size > 0 && !list_empty(&p->waiters)) {
+		client_t *oldest = list_entry(list_first(&p->waiters), client_t, wait_node);
+		if (now - oldest->wait_start >= cfg->reserve_pool_timeout)
+			limit += p->reserve_pool_size;
+	}
+	if (limit > 0 && pool_server_count(p) >= limit)
+		return false;
+	if (p->n_login >= p->n_waiting)
+		return false;
+	if (p->last_login_failure && now - p->last_login_failure < cfg->server_login_retry)
+		return false;
+	p->n_login++;
+	p->pool_reserved_logins++;
+	return true;
+}
+
+void pool_server_added(pool_t *p, server_t *s)
+{
+	pool_lock(p);
+	if (p->pool_reserved_logins > 0) {
+		p->pool_reserved_logins--;
+		p->n_login--;
+	}
+	enlist(p, s, SV_CONNECTING);
+	pool_unlock(p);
+}
+
+static server_t *take_idle(pool_t *p, int worker_id, int nworkers, bool *local)
+{
+	list_node_t *n = list_first(&p->idle[worker_id]);
+	*local = n != NULL;
+	for (int i = 0; !n && i < nworkers; i++)
+		n = list_first(&p->idle[i]);
+	return n ? list_entry(n, server_t, pool_node) : NULL;
+}
+
+/* Links s to c under the lock: local hand-off, or a move to c's worker. */
+static bool assign(pool_t *p, server_t *s, client_t *c)
+{
+	unlist(p, s);
+	s->client = c;
+	c->server = s;
+	if (s->link.worker == c->link.worker) {
+		enlist(p, s, SV_ACTIVE);
+		return true;
+	}
+	enlist(p, s, SV_MOVING);
+	c->server_incoming = true;
+	c->inflight++;
+	return false;
+}
+
+acquire_t pool_acquire(pool_t *p, client_t *c, worker_t *w, server_t **server, worker_t **home,
+		       usec_t now)
+{
+	acquire_t r;
+	*server = NULL;
+	pool_lock(p);
+	if (p->paused || atomic_load(&p->rt->paused)) {
+		enqueue(p, c, now);
+		pool_unlock(p);
+		return ACQ_PAUSED;
+	}
+	bool local;
+	server_t *s = list_empty(&p->waiters) ? take_idle(p, w->id, p->rt->nworkers, &local) : NULL;
+	if (s) {
+		*server = s;
+		*home = s->link.worker;
+		r = assign(p, s, c) ? ACQ_GOT_LOCAL : ACQ_GOT_REMOTE;
+	} else if (p->last_login_fatal && pool_server_count(p) == 0 &&
+		   now - p->last_login_failure < runtime_cfg(p->rt)->server_login_retry) {
+		r = ACQ_FAIL_RETRY;
+	} else {
+		enqueue(p, c, now);
+		r = reserve_connect(p, now) ? ACQ_WAIT_CONNECT : ACQ_WAIT;
+	}
+	pool_unlock(p);
+	return r;
+}
+
+static release_t hand_to_waiter(pool_t *p, server_t *s, client_t **client)
+{
+	client_t *c = list_entry(list_first(&p->waiters), client_t, wait_node);
+	dequeue(p, c);
+	*client = c;
+	return assign(p, s, c) ? REL_GIVE_LOCAL : REL_GIVE_REMOTE;
+}
+
+static bool server_expired(const pool_t *p, const server_t *s, usec_t now)
+{
+	const config_t *cfg = runtime_cfg(p->rt);
+	if (s->close_needed || s->generation != p->generation)
+		return true;
+	return cfg->server_lifetime > 0 && now - s->created >= cfg->server_lifetime;
+}
+
+release_t pool_release(pool_t *p, server_t *s, client_t **client, usec_t now)
+{
+	release_t r;
+	*client = NULL;
+	pool_lock(p);
+	unlist(p, s);
+	if (s->client && s->client->server == s)
+		s->client->server = NULL;
+	s->client = NULL;
+	s->state = SV_CLOSED;
+	if (s->cancel_pending > 0) {
+		enlist(p, s, SV_CANCEL_WAIT);
+		r = REL_IDLE;
+	} else if (server_expired(p, s, now)) {
+		r = REL_CLOSE;
+	} else if (!list_empty(&p->waiters) && !p->paused && !atomic_load(&p->rt->paused)) {
+		r = hand_to_waiter(p, s, client);
+	} else {
+		enlist(p, s, SV_IDLE);
+		r = REL_IDLE;
+	}
+	pool_unlock(p);
+	return r;
+}
+
+release_t pool_server_ready(pool_t *p, server_t *s, client_t **client, usec_t now)
+{
+	pool_lock(p);
+	p->last_login_failure = 0;
+	p->last_login_fatal = false;
+	pool_unlock(p);
+	return pool_release(p, s, client, now);
+}
+
+bool pool_server_gone(pool_t *p, server_t *s, usec_t now, worker_t **w_out)
+{
+	bool connect = false;
+	pool_lock(p);
+	unlist(p, s);
+	s->state = SV_CLOSED;
+	if (s->client && s->client->server == s)
+		s->client->server = NULL;
+	s->client = NULL;
+	if (!list_empty(&p->waiters) && reserve_connect(p, now)) {
+		client_t *c = list_entry(list_first(&p->waiters), client_t, wait_node);
+		*w_out = c->link.worker;
+		connect = true;
+	}
+	pool_unlock(p);
+	return connect;
+}
+
+void pool_server_orphaned(pool_t *p, server_t *s)
+{
+	pool_lock(p);
+	unlist(p, s);
+	if (s->client && s->client->server == s)
+		s->client->server = NULL;
+	s->client = NULL;
+	enlist(p, s, SV_RESETTING);
+	pool_unlock(p);
+}
+
+bool pool_take_idle(pool_t *p, server_t *s)
+{
+	pool_lock(p);
+	bool idle = s->state == SV_IDLE;
+	if (idle) {
+		unlist(p, s);
+		enlist(p, s, SV_RESETTING);
+	}
+	pool_unlock(p);
+	return idle;
+}
+
+bool pool_move_done(pool_t *p, server_t *s, client_t *c, bool *free_client)
+{
+	pool_lock(p);
+	c->inflight--;
+	c->server_incoming = false;
+	bool alive = c->state != CL_CLOSING;
+	unlist(p, s);
+	if (alive) {
+		enlist(p, s, SV_ACTIVE);
+		c->server = s;
+	} else {
+		s->client = NULL;
+		enlist(p, s, SV_RESETTING);
+	}
+	*free_client = !alive && c->inflight == 0;
+	pool_unlock(p);
+	return alive;
+}
+
+bool pool_client_unref(pool_t *p, client_t *c)
+{
+	pool_lock(p);
+	c->inflight--;
+	c->server_incoming = false;
+	bool free_it = c->state == CL_CLOSING && c->inflight == 0;
+	pool_unlock(p);
+	return free_it;
+}
+
+worker_t *pool_wants_connect(pool_t *p, usec_t now)
+{
+	worker_t *w = NULL;
+	pool_lock(p);
+	if (!list_empty(&p->waiters) && reserve_connect(p, now)) {
+		w = list_entry(list_first(&p->waiters), client_t, wait_node)->link.worker;
+	} else if (p->min_pool_size > 0 && p->n_clients > 0 && pool_server_count(p) < p->min_pool_size &&
+		   !(p->last_login_failure && now - p->last_login_failure < runtime_cfg(p->rt)->server_login_retry)) {
+		p->n_login++;
+		p->pool_reserved_logins++;
+		w = &p->rt->workers[0];
+	}
+	pool_unlock(p);
+	return w;
+}
+
+bool pool_cancel_wait(pool_t *p, client_t *c)
+{
+	pool_lock(p);
+	bool was = c->waiting;
+	dequeue(p, c);
+	pool_unlock(p);
+	return was;
+}
+
+client_t *pool_pop_waiter(pool_t *p)
+{
+	pool_lock(p);
+	client_t *c = NULL;
+	if (!list_empty(&p->waiters)) {
+		c = list_entry(list_first(&p->waiters), client_t, wait_node);
+		dequeue(p, c);
+		c->inflight++;
+	}
+	pool_unlock(p);
+	return c;
+}
+
+void pool_client_joined(pool_t *p, client_t *c)
+{
+	pool_lock(p);
+	list_push_back(&p->clients, &c->pool_node);
+	p->n_clients++;
+	pool_unlock(p);
+}
+
+bool pool_client_left(pool_t *p, client_t *c)
+{
+	pool_lock(p);
+	dequeue(p, c);
+	if (list_linked(&c->pool_node)) {
+		list_del(&c->pool_node);
+		p->n_clients--;
+	}
+	c->state = CL_CLOSING;
+	bool free_now = c->inflight == 0;
+	pool_unlock(p);
+	return free_now;
+}
+
+void pool_set_welcome(pool_t *p, const char *blob, uint32_t len)
+{
+	pool_lock(p);
+	if (!p->welcome_ready) {
+		p->welcome = xmalloc(len ? len : 1);
+		memcpy(p->welcome, blob, len);
+		p->welcome_len = len;
+		uint32_t pos = 0;
+		while (pos < len) {
+			const char *name = blob + pos;
+			pos += (uint32_t)strlen(name) + 1;
+			const char *value = blob + pos;
+			pos += (uint32_t)strlen(value) + 1;
+			int id = param_lookup(name);
+			if (id >= 0)
+				param_set_assign(&p->defaults, (param_id_t)id, value);
+		}
+		p->welcome_ready = true;
+	}
+	pool_unlock(p);
+}
+
+char *pool_norm_lookup(pool_t *p, int id, const char *raw)
+{
+	char *res = NULL;
+	pool_lock(p);
+	for (int i = 0; i < p->n_norm; i++) {
+		if (p->norm_cache[i].id == id && strcmp(p->norm_cache[i].raw, raw) == 0) {
+			res = xstrdup(p->norm_cache[i].norm);
+			break;
+		}
+	}
+	pool_unlock(p);
+	return res;
+}
+
+void pool_norm_store(pool_t *p, int id, const char *raw, const char *norm)
+{
+	pool_lock(p);
+	/* Bounded: a client sending ever-new values cannot grow it; past the
+	 * limit such clients just pay a server round trip at login. */
+	bool known = false;
+	for (int i = 0; i < p->n_norm; i++)
+		known |= p->norm_cache[i].id == id && strcmp(p->norm_cache[i].raw, raw) == 0;
+	if (!known && p->n_norm < POOL_NORM_CACHE) {
+		p->norm_cache[p->n_norm].id = id;
+		p->norm_cache[p->n_norm].raw = xstrdup(raw);
+		p->norm_cache[p->n_norm].norm = xstrdup(norm);
+		p->n_norm++;
+	}
+	pool_unlock(p);
+}
+
+void pool_stats_total(pool_t *p, stats_counters_t *out, hist_t *wait, hist_t *xact)
+{
+	memset(out, 0, sizeof(*out));
+	if (wait)
+		memset(wait, 0, sizeof(*wait));
+	if (xact)
+		memset(xact, 0, sizeof(*xact));
+	for (int i = 0; i < p->rt->nworkers; i++) {
+		stats_counters_add(out, &p->stats[i].c);
+		if (wait)
+			hist_merge(wait, &p->stats[i].wait_hist);
+		if (xact)
+			hist_merge(xact, &p->stats[i].xact_hist);
+	}
+}
+
+void pool_stats_period(pool_t *p, usec_t now)
+{
+	stats_counters_t total, d;
+	hist_t wait, xact;
+	pool_stats_total(p, &total, &wait, &xact);
+	pool_lock(p);
+	usec_t span = p->period_start ? now - p->period_start : 0;
+	stats_counters_sub(&d, &total, &p->period_prev);
+	double secs = span > 0 ? (double)span / (double)USEC_PER_SEC : 1.0;
+	stats_counters_t *a = &p->period_avg;
+	memset(a, 0, sizeof(*a));
+	/* PgBouncer's units: counts and bytes per second, times per item. */
+	a->server_assignment_count = (uint64_t)((double)d.server_assignment_count / secs);
+	a->xact_count = (uint64_t)((double)d.xact_count / secs);
+	a->query_count = (uint64_t)((double)d.query_count / secs);
+	a->bytes_received = (uint64_t)((double)d.bytes_received / secs);
+	a->bytes_sent = (uint64_t)((double)d.bytes_sent / secs);
+	a->xact_time = d.xact_count ? d.xact_time / d.xact_count : 0;
+	a->query_time = d.query_count ? d.query_time / d.query_count : 0;
+	a->wait_time = d.server_assignment_count ? d.wait_time / d.server_assignment_count : 0;
+	a->client_parse_count = (uint64_t)((double)d.client_parse_count / secs);
+	a->server_parse_count = (uint64_t)((double)d.server_parse_count / secs);
+	a->bind_count = (uint64_t)((double)d.bind_count / secs);
+	a->client_login_count = (uint64_t)((double)d.client_login_count / secs);
+	hist_diff(&p->period_wait, &wait, &p->period_wait_prev);
+	hist_diff(&p->period_xact, &xact, &p->period_xact_prev);
+	p->period_wait_prev = wait;
+	p->period_xact_prev = xact;
+	uint64_t busy = total.server_busy_time - p->period_busy_prev;
+	p->period_busy_prev = total.server_busy_time;
+	p->utilization = span > 0 && p->pool_size > 0 ? (double)busy / ((double)span * p->pool_size) : 0.0;
+	p->period_prev = total;
+	p->period_start = now;
+	pool_unlock(p);
+}
+
+void pool_log_stats(pool_t *p)
+{
+	pool_lock(p);
+	stats_counters_t a = p->period_avg;
+	uint64_t p99 = hist_quantile(&p->period_wait, 0.99);
+	double util = p->utilization;
+	pool_unlock(p);
+	log_info("stats: db=%s user=%s xacts/s=%llu queries/s=%llu in=%llu B/s out=%llu B/s xact_us=%llu "
+		 "query_us=%llu wait_us=%llu wait_p99_us=%llu utilization=%.2f",
+		 p->dbname, p->user, (unsigned long long)a.xact_count, (unsigned long long)a.query_count,
+		 (unsigned long long)a.bytes_received, (unsigned long long)a.bytes_sent,
+		 (unsigned long long)a.xact_time, (unsigned long long)a.query_time, (unsigned long long)a.wait_time,
+		 (unsigned long long)p99, util);
+}
+
+static bool str_changed(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a && strcmp(a, b) != 0);
+}
+
+void pool_apply_config(pool_t *p, const config_t *cfg)
+{
+	const db_config_t *db = config_find_db(cfg, p->dbname);
+	pool_lock(p);
+	if (!db) {
+		p->disabled = true;
+		pool_unlock(p);
+		return;
+	}
+	p->disabled = false;
+	const char *host = db->host ? db->host : "127.0.0.1";
+	const char *sdb = db->dbname ? db->dbname : p->dbname;
+	const char *suser = db->user ? db->user : p->user;
+	const char *pw = db->password ? db->password : config_find_user_secret(cfg, suser);
+	if (str_changed(host, p->host) || (db->port > 0 ? db->port : 5432) != p->port ||
+	    str_changed(sdb, p->server_dbname) || str_changed(suser, p->server_user) ||
+	    str_changed(pw, p->server_password)) {
+		free(p->host);
+		free(p->server_dbname);
+		free(p->server_user);
+		free(p->server_password);
+		p->host = xstrdup(host);
+		p->port = db->port > 0 ? db->port : 5432;
+		p->server_dbname = xstrdup(sdb);
+		p->server_user = xstrdup(suser);
+		p->server_password = pw ? xstrdup(pw) : NULL;
+		p->generation++;
+	}
+	p->pool_mode = config_db_pool_mode(cfg, db);
+	p->pool_size = config_db_pool_size(cfg, db);
+	p->min_pool_size = db->min_pool_size >= 0 ? db->min_pool_size : cfg->min_pool_size;
+	p->reserve_pool_size = db->reserve_pool >= 0 ? db->reserve_pool : cfg->reserve_pool_size;
+	pool_unlock(p);
+}

@@ -1,0 +1,81 @@
+/*
+ * runtime.c - the runtime context.
+ */
+#include "runtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "cancel.h"
+#include "clock.h"
+#include "pool.h"
+#include "worker.h"
+
+bool runtime_init(runtime_t *rt, config_t *cfg)
+{
+	memset(rt, 0, sizeof(*rt));
+	pthread_mutex_init(&rt->cfg_lock, NULL);
+	pthread_mutex_init(&rt->pools_lock, NULL);
+	list_init(&rt->pools);
+	rt->cfg = cfg;
+	rt->cancels = cancel_map_new();
+	rt->start_mono = clock_mono_usec();
+	rt->start_wall = clock_wall_usec();
+	atomic_init(&rt->nclients, 0);
+	atomic_init(&rt->next_id, 1);
+	atomic_init(&rt->state, RT_RUNNING);
+	atomic_init(&rt->paused, false);
+	if (!auth_random_bytes(rt->mock_key, sizeof(rt->mock_key)))
+		return false;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int n = cfg->workers > 0 ? cfg->workers : (int)(cores > 0 ? cores : 1);
+	rt->nworkers = MIN(n, MAX_WORKERS);
+	rt->workers = xcalloc((size_t)rt->nworkers, sizeof(worker_t));
+	for (int i = 0; i < rt->nworkers; i++) {
+		if (!worker_init(&rt->workers[i], rt, i))
+			return false;
+	}
+	return true;
+}
+
+void runtime_destroy(runtime_t *rt)
+{
+	for (int i = 0; i < rt->nworkers; i++)
+		worker_destroy(&rt->workers[i]);
+	free(rt->workers);
+	pool_free_all(rt);
+	cancel_map_free(rt->cancels);
+	for (int i = 0; i < rt->nretired; i++)
+		config_unref(rt->retired[i]);
+	free(rt->retired);
+	config_unref(rt->cfg);
+	free(rt->config_path);
+	free(rt->database_url);
+	pthread_mutex_destroy(&rt->cfg_lock);
+	pthread_mutex_destroy(&rt->pools_lock);
+}
+
+config_t *runtime_config(runtime_t *rt)
+{
+	pthread_mutex_lock(&rt->cfg_lock);
+	config_t *cfg = rt->cfg;
+	config_ref(cfg);
+	pthread_mutex_unlock(&rt->cfg_lock);
+	return cfg;
+}
+
+void runtime_set_config(runtime_t *rt, config_t *cfg)
+{
+	pthread_mutex_lock(&rt->cfg_lock);
+	rt->retired = xrealloc(rt->retired, sizeof(*rt->retired) * (size_t)(rt->nretired + 1));
+	rt->retired[rt->nretired++] = rt->cfg;
+	__atomic_store_n(&rt->cfg, cfg, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&rt->cfg_lock);
+}
+
+uint64_t runtime_next_id(runtime_t *rt)
+{
+	return atomic_fetch_add(&rt->next_id, 1);
+}

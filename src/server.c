@@ -1,0 +1,1001 @@
+/*
+ * server.c - server connections: connect, login, parameter sync, relaying
+ * answers to the linked client, and cleaning up after a client that left.
+ *
+ * Threading: a server is touched only by the worker that owns it
+ * (s->link.worker). Its place in the pool lists (s->state) changes under the
+ * pool lock. It moves to another worker only while it has no buffered bytes.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "client.h"
+#include "clock.h"
+#include "log.h"
+#include "pktbuf.h"
+#include "pool.h"
+#include "proto.h"
+#include "runtime.h"
+
+#define SERVER_SYNC_SQL_MAX 4096
+
+static void server_on_read(link_t *l);
+static void server_on_drain(link_t *l);
+static void server_process(server_t *s);
+static void login_failed(server_t *s, const char *sqlstate, const char *msg, bool fatal);
+static void send_internal(server_t *s, uint8_t type, const char *sql);
+static void release_to_pool(server_t *s);
+
+static const config_t *cfg_of(const server_t *s)
+{
+	return runtime_cfg(s->pool->rt);
+}
+
+/* ---- lifetime ---- */
+
+static void server_free_memory(server_t *s)
+{
+	free(s->scram);
+	param_set_clear(&s->params);
+	param_extras_clear(&s->extras);
+	free(s);
+}
+
+static void server_free(reapable_t *r)
+{
+	server_t *s = container_of(r, server_t, reap);
+	link_close(&s->link);
+	/* A cancel connection still points at s: the last one frees it. */
+	pool_lock(s->pool);
+	bool defer = s->cancel_pending > 0;
+	s->free_deferred = defer;
+	pool_unlock(s->pool);
+	if (!defer)
+		server_free_memory(s);
+}
+
+void server_release_after_cancel(server_t *s)
+{
+	pool_lock(s->pool);
+	bool free_now = s->free_deferred && s->cancel_pending == 0;
+	bool release = !s->free_deferred && s->state == SV_CANCEL_WAIT && s->cancel_pending == 0;
+	pool_unlock(s->pool);
+	if (free_now)
+		server_free_memory(s);
+	else if (release)
+		release_to_pool(s);
+}
+
+void server_close(server_t *s, const char *reason)
+{
+	worker_t *w = s->link.worker;
+	pool_t *p = s->pool;
+	if (s->state == SV_CLOSED && !list_linked(&s->worker_node))
+		return;
+	worker_t *connect_on = NULL;
+	bool need_connect = pool_server_gone(p, s, clock_mono_usec(), &connect_on);
+	if (reason)
+		log_debug("server closed: db=%s user=%s id=%llu reason=\"%s\"", p->dbname, p->user,
+			  (unsigned long long)s->id, reason);
+	link_detach(&s->link);
+	if (list_linked(&s->worker_node))
+		list_del(&s->worker_node);
+	worker_reap(w, &s->reap);
+	if (need_connect)
+		worker_post(connect_on, server_connect_fn, p, NULL);
+}
+
+/* ---- connecting ---- */
+
+static int open_socket(const pool_t *p, char *err, size_t errlen)
+{
+	int fd = -1;
+	if (p->host[0] == '/') {
+		struct sockaddr_un sun = { .sun_family = AF_UNIX };
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/.s.PGSQL.%d", p->host, p->port);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd < 0 || (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 && errno != EINPROGRESS &&
+			       errno != EAGAIN)) {
+			snprintf(err, errlen, "could not connect to server socket %s: %s", sun.sun_path,
+				 strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return -1;
+		}
+		return fd;
+	}
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res = NULL;
+	char port[16];
+	snprintf(port, sizeof(port), "%d", p->port);
+	/* Numeric hosts resolve without a lookup; names go through the resolver
+	 * (a blocking call: configure IPs for latency-critical setups). */
+	int rc = getaddrinfo(p->host, port, &hints, &res);
+	if (rc != 0 || !res) {
+		snprintf(err, errlen, "could not resolve host \"%s\": %s", p->host, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		int one = 1;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+		if (connect(fd, res->ai_addr, res->ai_addrlen) < 0 && errno != EINPROGRESS) {
+			snprintf(err, errlen, "could not connect to server %s:%d: %s", p->host, p->port,
+				 strerror(errno));
+			close(fd);
+			fd = -1;
+		}
+	} else {
+		snprintf(err, errlen, "could not create socket: %s", strerror(errno));
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static void arm_connect_wait(server_t *s)
+{
+	/* Connect completion shows as writability; link's write event calls
+	 * server_on_drain, which checks SO_ERROR. */
+	s->link.write_armed = true;
+	event_add(&s->link.wev, NULL);
+}
+
+void server_connect_on(pool_t *p, worker_t *w)
+{
+	server_t *s = xcalloc(1, sizeof(*s));
+	s->reap.free_fn = server_free;
+	s->pool = p;
+	s->id = runtime_next_id(p->rt);
+	s->generation = p->generation;
+	s->created = s->state_since = s->last_used = clock_mono_usec();
+	s->connect_wall = clock_wall_usec();
+	s->tx_status = 'I';
+	list_init(&s->pool_node);
+	list_init(&s->worker_node);
+	link_init(&s->link, -1, s, server_on_read, server_on_drain);
+	s->link.worker = w;
+	pool_server_added(p, s);
+	list_push_back(&w->servers, &s->worker_node);
+
+	char err[256];
+	int fd = open_socket(p, err, sizeof(err));
+	if (fd < 0) {
+		login_failed(s, "08006", err, false);
+		return;
+	}
+	s->link.fd = fd;
+	link_attach(&s->link, w);
+	arm_connect_wait(s);
+}
+
+static void send_startup(server_t *s)
+{
+	pool_t *p = s->pool;
+	uint8_t mem[1024];
+	pktbuf_t pb;
+	pktbuf_init_fixed(&pb, mem, sizeof(mem));
+	pktbuf_begin(&pb, 0);
+	pktbuf_put_u32(&pb, PROTO_V3_0);
+	pktbuf_put_cstr(&pb, "user");
+	pktbuf_put_cstr(&pb, p->server_user);
+	pktbuf_put_cstr(&pb, "database");
+	pktbuf_put_cstr(&pb, p->server_dbname);
+	pktbuf_put_u8(&pb, 0);
+	pktbuf_end(&pb);
+	link_write(&s->link, pb.data, pb.len);
+	link_flush(&s->link);
+}
+
+static void server_on_drain(link_t *l)
+{
+	server_t *s = l->owner;
+	if (s->state != SV_CONNECTING) {
+		/* The client's bytes got through: let it send more. */
+		if (s->client)
+			client_resume(s->client);
+		return;
+	}
+	int err = 0;
+	socklen_t len = sizeof(err);
+	if (getsockopt(l->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		err = errno;
+	if (err) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "could not connect to server %s:%d: %s", s->pool->host,
+			 s->pool->port, strerror(err));
+		login_failed(s, "08006", msg, false);
+		return;
+	}
+	pool_lock(s->pool);
+	s->state = SV_LOGIN;
+	pool_unlock(s->pool);
+	s->state_since = clock_mono_usec();
+	send_startup(s);
+}
+
+/* ---- login ---- */
+
+/* Every waiter of the pool gets the server's refusal: waiting would not help.
+ * The message is read from the pool (last_login_error) by each client. */
+static void fail_waiters(pool_t *p)
+{
+	client_t *c;
+	while ((c = pool_pop_waiter(p)) != NULL)
+		worker_post(c->link.worker, client_login_refused_fn, c, NULL);
+}
+
+static void login_failed(server_t *s, const char *sqlstate, const char *msg, bool fatal)
+{
+	pool_t *p = s->pool;
+	log_warning("server login failed: db=%s user=%s host=%s port=%d sqlstate=%s msg=\"%s\"", p->dbname,
+		    p->user, p->host, p->port, sqlstate, msg);
+	pool_lock(p);
+	p->last_login_failure = clock_mono_usec();
+	p->last_login_fatal = fatal;
+	strlcpy_ok(p->last_login_error, msg, sizeof(p->last_login_error));
+	strlcpy_ok(p->last_login_sqlstate, sqlstate, sizeof(p->last_login_sqlstate));
+	pool_unlock(p);
+	pool_stats(p, s->link.worker->id)->c.login_failures++;
+	server_close(s, "login failed");
+	if (fatal)
+		fail_waiters(p);
+}
+
+static const char *server_password(const server_t *s)
+{
+	return s->pool->server_password;
+}
+
+static bool send_password_message(server_t *s, const void *data, size_t len)
+{
+	uint8_t mem[SCRAM_MAX_MESSAGE + 64];
+	pktbuf_t pb;
+	pktbuf_init_fixed(&pb, mem, sizeof(mem));
+	pktbuf_begin(&pb, FE_PASSWORD);
+	pktbuf_put_bytes(&pb, data, len);
+	pktbuf_end(&pb);
+	if (pb.failed)
+		return false;
+	link_write(&s->link, pb.data, pb.len);
+	return true;
+}
+
+static bool auth_sasl_start(server_t *s, msg_reader_t *r)
+{
+	bool has_scram = false;
+	const char *mech;
+	while ((mech = msg_read_cstr(r)) != NULL && *mech)
+		has_scram |= strcmp(mech, "SCRAM-SHA-256") == 0;
+	const char *pw = server_password(s);
+	if (!has_scram || !pw || auth_secret_kind(pw) != SECRET_PLAIN)
+		return false;
+	s->scram = xcalloc(1, sizeof(*s->scram));
+	scram_client_init_password(s->scram, pw);
+	char first[SCRAM_MAX_MESSAGE];
+	size_t flen;
+	if (scram_client_first(s->scram, first, sizeof(first), &flen) != 0)
+		return false;
+	uint8_t mem[SCRAM_MAX_MESSAGE + 64];
+	pktbuf_t pb;
+	pktbuf_init_fixed(&pb, mem, sizeof(mem));
+	pktbuf_begin(&pb, FE_PASSWORD);
+	pktbuf_put_cstr(&pb, "SCRAM-SHA-256");
+	pktbuf_put_u32(&pb, (uint32_t)flen);
+	pktbuf_put_bytes(&pb, first, flen);
+	pktbuf_end(&pb);
+	if (pb.failed)
+		return false;
+	link_write(&s->link, pb.data, pb.len);
+	return true;
+}
+
+/* Returns NULL when the step worked, else why it failed. */
+static const char *handle_auth_request(server_t *s, const uint8_t *body, size_t len)
+{
+	msg_reader_t r;
+	msg_reader_init(&r, body, len);
+	uint32_t code = msg_read_u32(&r);
+	const char *pw = server_password(s);
+	const char *err = NULL;
+	switch (code) {
+	case AUTH_REQ_OK:
+		return NULL;
+	case AUTH_REQ_PASSWORD:
+		if (!pw || auth_secret_kind(pw) != SECRET_PLAIN)
+			return "server asked for a cleartext password and none is configured";
+		send_password_message(s, pw, strlen(pw) + 1);
+		return NULL;
+	case AUTH_REQ_MD5: {
+		const uint8_t *salt = msg_read_bytes(&r, 4);
+		if (!salt)
+			return "malformed md5 request from server";
+		char secret[AUTH_MD5_LEN + 1], resp[AUTH_MD5_LEN + 1];
+		if (!pw)
+			return "server asked for an md5 password and none is configured";
+		if (auth_secret_kind(pw) == SECRET_PLAIN)
+			auth_md5_secret(s->pool->server_user, pw, secret);
+		else if (auth_secret_kind(pw) == SECRET_MD5)
+			strlcpy_ok(secret, pw, sizeof(secret));
+		else
+			return "server asked for md5 and only a SCRAM secret is configured";
+		auth_md5_response(secret, salt, resp);
+		send_password_message(s, resp, strlen(resp) + 1);
+		return NULL;
+	}
+	case AUTH_REQ_SASL:
+		return auth_sasl_start(s, &r) ? NULL
+					      : "server asked for SCRAM-SHA-256 and no plaintext password is configured";
+	case AUTH_REQ_SASL_CONTINUE: {
+		if (!s->scram)
+			return "unexpected SASL continue from server";
+		char out[SCRAM_MAX_MESSAGE];
+		size_t olen;
+		if (scram_client_handle_server_first(s->scram, r.p, msg_remaining(&r), out, sizeof(out), &olen,
+						     &err) != 0)
+			return err;
+		send_password_message(s, out, olen);
+		return NULL;
+	}
+	case AUTH_REQ_SASL_FINAL:
+		if (!s->scram || scram_client_handle_server_final(s->scram, r.p, msg_remaining(&r), &err) != 0)
+			return err ? err : "unexpected SASL final from server";
+		return NULL;
+	default:
+		return "server asked for an unsupported authentication method";
+	}
+}
+
+/* Appends name\0value\0 to the welcome being collected in s->extras (reused
+ * as scratch during login: a fresh server has no extras applied). */
+static void login_param(server_t *s, const uint8_t *body, size_t len)
+{
+	msg_reader_t r;
+	msg_reader_init(&r, body, len);
+	const char *name = msg_read_cstr(&r), *value = msg_read_cstr(&r);
+	if (!name || !value)
+		return;
+	int id = param_lookup(name);
+	if (id >= 0)
+		param_set_assign(&s->params, (param_id_t)id, value);
+	param_extras_add(&s->extras, name, value);
+}
+
+static void login_done(server_t *s)
+{
+	pool_t *p = s->pool;
+	pool_set_welcome(p, s->extras.data, s->extras.len);
+	param_extras_clear(&s->extras);
+	free(s->scram);
+	s->scram = NULL;
+	s->state_since = s->last_used = clock_mono_usec();
+	log_debug("server login ok: db=%s user=%s id=%llu pid=%u", p->dbname, p->user,
+		  (unsigned long long)s->id, s->backend_pid);
+	client_t *c;
+	release_t r = pool_server_ready(p, s, &c, s->state_since);
+	server_after_release(s, r, c);
+}
+
+typedef enum { LOGIN_CONTINUE, LOGIN_STOP, LOGIN_READY } login_step_t;
+
+/* Handles one whole login-phase message. */
+static login_step_t login_message(server_t *s, uint8_t type, const uint8_t *body, size_t len)
+{
+	switch (type) {
+	case BE_AUTH: {
+		const char *why = handle_auth_request(s, body, len);
+		if (why) {
+			login_failed(s, "28000", why, true);
+			return LOGIN_STOP;
+		}
+		link_flush(&s->link);
+		return LOGIN_CONTINUE;
+	}
+	case BE_PARAM_STATUS:
+		login_param(s, body, len);
+		return LOGIN_CONTINUE;
+	case BE_KEY_DATA:
+		if (len < 8 || len > 4 + sizeof(s->backend_key)) {
+			login_failed(s, "08P01", "invalid BackendKeyData from server", false);
+			return LOGIN_STOP;
+		}
+		s->backend_pid = proto_get_u32(body);
+		s->backend_key_len = (uint32_t)len - 4;
+		memcpy(s->backend_key, body + 4, s->backend_key_len);
+		return LOGIN_CONTINUE;
+	case BE_ERROR: {
+		error_fields_t ef;
+		proto_parse_error(body, len, &ef);
+		login_failed(s, ef.sqlstate ? ef.sqlstate : "08P01",
+			     ef.message ? ef.message : "server refused the login", true);
+		return LOGIN_STOP;
+	}
+	case BE_NOTICE:
+	case BE_NEGOTIATE_VERSION:
+		return LOGIN_CONTINUE;
+	case BE_READY:
+		return LOGIN_READY;
+	default:
+		login_failed(s, "08P01", "unexpected message from server during login", false);
+		return LOGIN_STOP;
+	}
+}
+
+/* ---- linking to clients ---- */
+
+static void build_sync_sql(server_t *s, client_t *c, const param_set_t *want, char *sql, size_t *len)
+{
+	pool_t *p = s->pool;
+	for (int i = 0; i < PARAM_TRACKED_COUNT; i++) {
+		const char *w = want->v[i] ? want->v[i] : p->defaults.v[i];
+		const char *have = s->params.v[i];
+		if (!w || (have && strcmp(w, have) == 0))
+			continue;
+		if (!want->v[i] && p->defaults.v[i])
+			param_append_reset(sql, SERVER_SYNC_SQL_MAX, len, param_name((param_id_t)i));
+		else
+			param_append_set(sql, SERVER_SYNC_SQL_MAX, len, param_name((param_id_t)i), w);
+	}
+	if (param_extras_equal(&c->extras, &s->extras))
+		return;
+	uint32_t pos = 0;
+	const char *name, *value;
+	while (param_extras_next(&s->extras, &pos, &name, &value))
+		param_append_reset(sql, SERVER_SYNC_SQL_MAX, len, name);
+	pos = 0;
+	while (param_extras_next(&c->extras, &pos, &name, &value))
+		param_append_set(sql, SERVER_SYNC_SQL_MAX, len, name, value);
+	param_extras_copy(&s->extras, &c->extras);
+}
+
+void server_link_client(server_t *s, client_t *c)
+{
+	char sql[SERVER_SYNC_SQL_MAX];
+	size_t len = 0;
+	sql[0] = '\0';
+	s->login_sync = c->state == CL_LOGIN_SYNC;
+	build_sync_sql(s, c, s->login_sync ? &c->raw_startup : &c->params, sql, &len);
+	s->linked_at = s->query_start = clock_mono_usec();
+	s->login_error[0] = s->login_sqlstate[0] = '\0';
+	if (len > 0)
+		send_internal(s, FE_QUERY, sql);
+	else if (s->login_sync)
+		worker_post_async(s->link.worker, server_login_sync_fn, s, c);
+}
+
+/* ---- relaying answers ---- */
+
+static void note_param(server_t *s, const uint8_t *body, size_t len)
+{
+	msg_reader_t r;
+	msg_reader_init(&r, body, len);
+	const char *name = msg_read_cstr(&r), *value = msg_read_cstr(&r);
+	if (!name || !value)
+		return;
+	int id = param_lookup(name);
+	if (id < 0)
+		return;
+	param_set_assign(&s->params, (param_id_t)id, value);
+	/* The client's own SET (or its rollback) changed it: the client now
+	 * wants this value on every server that serves it. */
+	if (s->client && s->internal_rfq == 0)
+		param_set_assign(&s->client->params, (param_id_t)id, value);
+}
+
+static bool can_release(const server_t *s)
+{
+	const client_t *c = s->client;
+	return c && s->pool->pool_mode == POOL_MODE_TRANSACTION && s->expected_rfq == 0 &&
+	       s->internal_rfq == 0 && s->tx_status == 'I' && !s->in_copy_in && !c->pending_since_sync &&
+	       c->fwd_remaining == 0 && s->state == SV_ACTIVE;
+}
+
+static void count_ready(server_t *s, char status)
+{
+	stats_slot_t *st = pool_stats(s->pool, s->link.worker->id);
+	usec_t now = clock_mono_usec();
+	st->c.query_count++;
+	st->c.query_time += (uint64_t)(now - s->query_start);
+	s->query_start = now;
+	if (status == 'I') {
+		uint64_t xt = (uint64_t)(now - s->linked_at);
+		st->c.xact_count++;
+		st->c.xact_time += xt;
+		hist_add(&st->xact_hist, xt);
+	}
+}
+
+static void send_internal(server_t *s, uint8_t type, const char *sql)
+{
+	uint8_t mem[SERVER_SYNC_SQL_MAX + 16];
+	pktbuf_t pb;
+	pktbuf_init_fixed(&pb, mem, sizeof(mem));
+	pktbuf_begin(&pb, type);
+	if (sql)
+		pktbuf_put_cstr(&pb, sql);
+	pktbuf_end(&pb);
+	link_write(&s->link, pb.data, pb.len);
+	s->internal_rfq++;
+	link_flush(&s->link);
+}
+
+/* Gives s back to the pool and acts on what the pool decided. */
+static void release_to_pool(server_t *s)
+{
+	client_t *next;
+	usec_t now = clock_mono_usec();
+	release_t r = pool_release(s->pool, s, &next, now);
+	server_after_release(s, r, next);
+}
+
+/* A client left s (or s is being recycled): finish what is open, roll back,
+ * reset if the mode asks for it, then give it back to the pool. */
+void server_reset_step(server_t *s)
+{
+	const config_t *cfg = cfg_of(s);
+	if (s->tx_status != 'I') {
+		send_internal(s, FE_QUERY, "ROLLBACK");
+		return;
+	}
+	bool want_reset = s->pool->pool_mode == POOL_MODE_SESSION || cfg->server_reset_query_always;
+	if (want_reset && cfg->server_reset_query && *cfg->server_reset_query && !s->reset_sent) {
+		s->reset_sent = true;
+		send_internal(s, FE_QUERY, cfg->server_reset_query);
+		return;
+	}
+	s->reset_sent = false;
+	release_to_pool(s);
+}
+
+/* The internal queries finished. */
+static void internal_done(server_t *s)
+{
+	if (s->state == SV_RESETTING) {
+		server_reset_step(s);
+		return;
+	}
+	if (s->login_sync && s->client) {
+		s->login_sync = false;
+		client_login_sync_done(s->client, s->login_sqlstate[0] ? s->login_sqlstate : NULL,
+				       s->login_error);
+	}
+}
+
+static void internal_message(server_t *s, uint8_t type, const uint8_t *body, size_t len)
+{
+	if (type == BE_PARAM_STATUS) {
+		note_param(s, body, len);
+	} else if (type == BE_ERROR) {
+		error_fields_t ef;
+		proto_parse_error(body, len, &ef);
+		strlcpy_ok(s->login_sqlstate, ef.sqlstate ? ef.sqlstate : "XX000", sizeof(s->login_sqlstate));
+		strlcpy_ok(s->login_error, ef.message ? ef.message : "error", sizeof(s->login_error));
+		log_warning("internal query failed on server: db=%s user=%s sqlstate=%s msg=\"%s\"",
+			    s->pool->dbname, s->pool->user, s->login_sqlstate, s->login_error);
+	} else if (type == BE_READY && len >= 1) {
+		s->tx_status = (char)body[0];
+		if (--s->internal_rfq == 0)
+			internal_done(s);
+	}
+}
+
+/* Notes what a client-bound message means for the server's state. */
+static void client_bound_message(server_t *s, uint8_t type, const uint8_t *body, size_t blen,
+				 uint32_t total)
+{
+	if (type == BE_READY && blen >= 1) {
+		s->tx_status = (char)body[0];
+		s->in_copy_in = false;
+		if (s->expected_rfq > 0)
+			s->expected_rfq--;
+		count_ready(s, s->tx_status);
+		s->check_release = true;
+	} else if (type == BE_PARAM_STATUS) {
+		note_param(s, body, blen);
+	} else if (type == BE_COPY_IN || type == BE_COPY_BOTH) {
+		s->in_copy_in = true;
+	}
+	pool_stats(s->pool, s->link.worker->id)->c.bytes_sent += total;
+	s->fwd_remaining = total;
+}
+
+static void unlinked_message(server_t *s, uint8_t type, const uint8_t *body, size_t len)
+{
+	if (type == BE_PARAM_STATUS)
+		note_param(s, body, len);
+	/* An ErrorResponse here is a FATAL (admin shutdown, terminate): the
+	 * server will close; notices and notifications are dropped. */
+	if (type == BE_ERROR)
+		s->close_needed = true;
+}
+
+static void protocol_error(server_t *s, const char *why)
+{
+	log_warning("server protocol violation: db=%s user=%s reason=\"%s\"", s->pool->dbname, s->pool->user,
+		    why);
+	if (s->client)
+		client_server_lost(s->client, "08P01", "server sent a malformed message");
+	server_close(s, why);
+}
+
+/* The transaction is over: hand the server back, let the client go on. */
+static void release_from_client(server_t *s)
+{
+	client_t *c = s->client;
+	stats_slot_t *st = pool_stats(s->pool, s->link.worker->id);
+	st->c.server_busy_time += (uint64_t)(clock_mono_usec() - s->linked_at);
+	client_flush(c);
+	release_to_pool(s);
+	client_continue(c);
+}
+
+void server_release_idle(server_t *s)
+{
+	stats_slot_t *st = pool_stats(s->pool, s->link.worker->id);
+	st->c.server_busy_time += (uint64_t)(clock_mono_usec() - s->linked_at);
+	release_to_pool(s);
+}
+
+/* Relays the rest of a message to the client; false when the client's
+ * output is full (the server stops reading until it drains). */
+static bool relay_chunk(server_t *s, iobuf_t *in)
+{
+	size_t want = MIN(iobuf_len(in), s->fwd_remaining);
+	uint8_t *at;
+	size_t room = link_out_room(&s->client->link, &at);
+	size_t k = MIN(room, want);
+	if (k) {
+		memcpy(at, iobuf_head(in), k);
+		link_out_commit(&s->client->link, k);
+		iobuf_consume(in, k);
+		s->fwd_remaining -= (uint32_t)k;
+	}
+	if (k < want) {
+		link_pause_read(&s->link);
+		return false;
+	}
+	return true;
+}
+
+typedef enum { MODE_LOGIN, MODE_RELAY, MODE_INTERNAL, MODE_UNLINKED } server_mode_t;
+
+static server_mode_t server_mode(const server_t *s)
+{
+	if (s->state == SV_LOGIN)
+		return MODE_LOGIN;
+	if (s->internal_rfq > 0)
+		return MODE_INTERNAL;
+	if (s->state == SV_ACTIVE && s->client)
+		return MODE_RELAY;
+	return MODE_UNLINKED;
+}
+
+/* Types that are acted on and so must be whole in the buffer. */
+static bool inspected(uint8_t type)
+{
+	return type == BE_READY || type == BE_PARAM_STATUS || type == BE_ERROR || type == BE_COPY_IN ||
+	       type == BE_COPY_BOTH;
+}
+
+/* Handles the message at the head of `in`; false to stop processing. */
+static bool server_step(server_t *s, iobuf_t *in, uint32_t max_len)
+{
+	uint8_t type;
+	uint32_t total;
+	frame_result_t fr = proto_frame(iobuf_head(in), iobuf_len(in), max_len, &type, &total);
+	if (fr == FRAME_NEED_MORE)
+		return false;
+	if (fr == FRAME_BAD_LENGTH) {
+		protocol_error(s, "invalid message length");
+		return false;
+	}
+	server_mode_t mode = server_mode(s);
+	bool whole = total <= iobuf_len(in);
+	bool need_whole = mode == MODE_LOGIN || inspected(type);
+	if (!whole && need_whole) {
+		if (total > IOBUF_SIZE) {
+			protocol_error(s, "message from server too large");
+			return false;
+		}
+		return false; /* wait for the rest */
+	}
+	const uint8_t *body = iobuf_head(in) + PROTO_HEADER_LEN;
+	size_t blen = total - PROTO_HEADER_LEN;
+	switch (mode) {
+	case MODE_LOGIN: {
+		login_step_t r = login_message(s, type, body, blen);
+		if (r == LOGIN_STOP)
+			return false;
+		iobuf_consume(in, total);
+		if (r == LOGIN_READY) {
+			login_done(s);
+			return false;
+		}
+		return true;
+	}
+	case MODE_RELAY:
+		client_bound_message(s, type, need_whole ? body : NULL, need_whole ? blen : 0, total);
+		return true;
+	case MODE_INTERNAL:
+	case MODE_UNLINKED:
+		if (!whole) {
+			s->skip_remaining = total;
+			return true;
+		}
+		/* Consume first: the handlers may release or close the server. */
+		{
+			uint8_t small[256];
+			const uint8_t *b = body;
+			if (blen <= sizeof(small)) {
+				memcpy(small, body, blen);
+				b = small;
+			}
+			iobuf_consume(in, total);
+			if (mode == MODE_INTERNAL)
+				internal_message(s, type, b, blen);
+			else
+				unlinked_message(s, type, b, blen);
+		}
+		return s->state != SV_CLOSED;
+	}
+	return false;
+}
+
+static void server_process(server_t *s)
+{
+	const uint32_t max_len = (uint32_t)cfg_of(s)->max_packet_size;
+	client_t *flush_c = s->client;
+	for (;;) {
+		iobuf_t *in = s->link.in;
+		if (!in || iobuf_len(in) == 0 || s->state == SV_CLOSED)
+			break;
+		if (s->fwd_remaining) {
+			if (!s->client) {
+				s->skip_remaining = s->fwd_remaining;
+				s->fwd_remaining = 0;
+				continue;
+			}
+			if (!relay_chunk(s, in))
+				break;
+			if (s->fwd_remaining == 0 && s->check_release) {
+				s->check_release = false;
+				if (can_release(s))
+					release_from_client(s);
+			}
+			continue;
+		}
+		if (s->skip_remaining) {
+			size_t k = MIN(iobuf_len(in), s->skip_remaining);
+			iobuf_consume(in, k);
+			s->skip_remaining -= (uint32_t)k;
+			continue;
+		}
+		if (!server_step(s, in, max_len))
+			break;
+	}
+	if (flush_c && flush_c->state != CL_CLOSING)
+		client_flush(flush_c);
+	if (s->state == SV_CLOSED)
+		return;
+	if (s->link.in && iobuf_len(s->link.in) == 0)
+		link_trim_input(&s->link);
+	if (s->close_needed && s->state == SV_IDLE && pool_take_idle(s->pool, s))
+		server_close(s, "server sent an error while idle");
+}
+
+/* The server's socket closed or failed. */
+static void server_lost(server_t *s, const char *why)
+{
+	switch (s->state) {
+	case SV_CONNECTING:
+	case SV_LOGIN:
+		login_failed(s, "08006", why, false);
+		return;
+	case SV_MOVING:
+		/* Another worker owns the hand-off; it sees close_needed. */
+		s->close_needed = true;
+		link_pause_read(&s->link);
+		return;
+	case SV_IDLE:
+		if (!pool_take_idle(s->pool, s)) {
+			s->close_needed = true;
+			link_pause_read(&s->link);
+			return;
+		}
+		server_close(s, why);
+		return;
+	case SV_ACTIVE: {
+		client_t *c = s->client;
+		pool_stats(s->pool, s->link.worker->id)->c.server_errors++;
+		server_close(s, why);
+		if (c)
+			client_server_lost(c, "08006", "server connection lost while running your transaction");
+		return;
+	}
+	default:
+		server_close(s, why);
+		return;
+	}
+}
+
+static void server_on_read(link_t *l)
+{
+	server_t *s = l->owner;
+	link_read_t r = link_read(l);
+	if (r == LINK_READ_EOF || r == LINK_READ_ERROR) {
+		/* Relay what arrived before the close (a FATAL explains it). */
+		if (s->link.in && iobuf_len(s->link.in))
+			server_process(s);
+		if (s->state != SV_CLOSED)
+			server_lost(s, r == LINK_READ_EOF ? "server closed the connection" : "server socket error");
+		return;
+	}
+	server_process(s);
+	/* A full input buffer that could not be consumed means one message is
+	 * larger than we can hold: only possible from a broken server. */
+	if (s->state != SV_CLOSED && s->link.in && iobuf_tail_room(s->link.in) == 0 && s->link.in->start == 0 &&
+	    !s->link.read_paused)
+		protocol_error(s, "message from server too large");
+}
+
+/* ---- hand-offs and unlinking ---- */
+
+void server_after_release(server_t *s, int decision, client_t *next)
+{
+	switch ((release_t)decision) {
+	case REL_IDLE:
+		s->last_used = clock_mono_usec();
+		link_release_buffers(&s->link);
+		return;
+	case REL_GIVE_LOCAL:
+		client_server_assigned(next, s);
+		return;
+	case REL_GIVE_REMOTE:
+		server_move_to(s, next);
+		return;
+	case REL_CLOSE:
+		server_close(s, "server_lifetime or close_needed");
+		return;
+	}
+}
+
+static void server_attach_fn(worker_t *w, void *a, void *b)
+{
+	server_t *s = a;
+	client_t *c = b;
+	s->link.worker = w;
+	list_push_back(&w->servers, &s->worker_node);
+	link_attach(&s->link, w);
+	bool free_client;
+	if (pool_move_done(s->pool, s, c, &free_client)) {
+		client_server_assigned(c, s);
+		return;
+	}
+	if (free_client)
+		client_free_deferred(c);
+	server_reset_step(s);
+}
+
+void server_move_to(server_t *s, client_t *c)
+{
+	worker_t *to = c->link.worker;
+	if (s->close_needed || link_out_pending(&s->link) || (s->link.in && iobuf_len(s->link.in))) {
+		/* Not clean enough to travel: drop it; the client asks again. */
+		server_close(s, "server not clean for hand-off");
+		worker_post(to, client_retry_fn, c, NULL);
+		return;
+	}
+	link_detach(&s->link);
+	link_release_buffers(&s->link);
+	list_del(&s->worker_node);
+	s->link.worker = NULL;
+	worker_post_async(to, server_attach_fn, s, c);
+}
+
+void server_move_fn(worker_t *w, void *a, void *b)
+{
+	server_move_to(a, b);
+}
+
+void server_connect_fn(worker_t *w, void *a, void *b)
+{
+	server_connect_on(a, w);
+}
+
+void server_unlink(server_t *s, bool client_gone)
+{
+	client_t *c = s->client;
+	bool clean = s->expected_rfq == 0 && s->internal_rfq == 0 && !s->in_copy_in && s->fwd_remaining == 0 &&
+		     (!c || c->fwd_remaining == 0);
+	bool open_extended = c && c->pending_since_sync;
+	stats_slot_t *st = pool_stats(s->pool, s->link.worker->id);
+	st->c.server_busy_time += (uint64_t)(clock_mono_usec() - s->linked_at);
+	pool_server_orphaned(s->pool, s);
+	(void)client_gone;
+	if (!clean) {
+		server_close(s, "client disconnected while server was busy");
+		return;
+	}
+	if (open_extended) {
+		send_internal(s, FE_SYNC, NULL);
+		return;
+	}
+	server_reset_step(s);
+}
+
+void server_login_sync_fn(worker_t *w, void *a, void *b)
+{
+	server_t *s = a;
+	client_t *c = b;
+	if (s->client == c && s->state == SV_ACTIVE && c->state == CL_LOGIN_SYNC) {
+		s->login_sync = false;
+		client_login_sync_done(c, NULL, NULL);
+	}
+}
+
+void server_forwarded(server_t *s, uint8_t type, uint32_t bytes)
+{
+	pool_stats(s->pool, s->link.worker->id)->c.bytes_received += bytes;
+	if (type == FE_QUERY || type == FE_SYNC || type == FE_FUNCTION_CALL) {
+		if (s->expected_rfq == 0)
+			s->query_start = clock_mono_usec();
+		s->expected_rfq++;
+	}
+}
+
+bool server_flush(server_t *s)
+{
+	return link_flush(&s->link);
+}
+
+void server_resume(server_t *s)
+{
+	if (s->state == SV_CLOSED)
+		return;
+	link_resume_read(&s->link);
+	server_process(s);
+}
+
+/* ---- janitor ---- */
+
+static void server_tick_one(server_t *s, const config_t *cfg, usec_t now)
+{
+	switch (s->state) {
+	case SV_CONNECTING:
+	case SV_LOGIN:
+		if (cfg->server_connect_timeout > 0 && now - s->state_since > cfg->server_connect_timeout)
+			login_failed(s, "08006", "server connect timeout", false);
+		return;
+	case SV_IDLE: {
+		bool idle_out = cfg->server_idle_timeout > 0 && now - s->last_used > cfg->server_idle_timeout;
+		bool too_old = cfg->server_lifetime > 0 && now - s->created > cfg->server_lifetime;
+		if ((idle_out || too_old || s->close_needed || s->generation != s->pool->generation) &&
+		    pool_take_idle(s->pool, s))
+			server_close(s, idle_out ? "server_idle_timeout" : "server_lifetime");
+		return;
+	}
+	default:
+		return;
+	}
+}
+
+void server_tick(worker_t *w, usec_t now)
+{
+	const config_t *cfg = runtime_cfg(w->rt);
+	list_node_t *n, *tmp;
+	list_for_each_safe(n, tmp, &w->servers) {
+		server_t *s = list_entry(n, server_t, worker_node);
+		server_tick_one(s, cfg, now);
+	}
+}
