@@ -84,11 +84,13 @@ void server_resume(server_t *s);
 void server_close(server_t *s, const char *reason);
 /* The login-sync client is done with s: give s back to the pool. */
 void server_release_idle(server_t *s);
-/* Rollback / reset / release sequence for an unlinked server. */
-void server_reset_step(server_t *s);
+/* Rollback / reset / release sequence for an unlinked server. Returns
+ * whether s still belongs to the calling worker. */
+bool server_reset_step(server_t *s);
 void server_tick(worker_t *w, usec_t now);
-/* Acts on a pool_release decision (release_t) for s. */
-void server_after_release(server_t *s, int decision, struct client *next);
+/* Acts on a pool_release decision (release_t) for s; returns whether s
+ * still belongs to the calling worker. */
+bool server_after_release(server_t *s, int decision, struct client *next);
 /* Hands s (owned by the calling worker) to c on c's worker. */
 void server_move_to(server_t *s, struct client *c);
 

@@ -102,16 +102,40 @@ static int parse_args(int argc, char **argv, options_t *o)
 	return -1;
 }
 
-/* Builds the config from the file and/or the URL. */
+/* PGTIDE_<SETTING> environment variables override the file (the command
+ * line's --database-url overrides both for the database). */
+static bool apply_env(config_t *cfg, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < config_setting_count(); i++) {
+		const config_setting_t *s = config_setting_at(i);
+		char var[96] = "PGTIDE_";
+		size_t n = strlen(var);
+		for (const char *c = s->name; *c && n + 1 < sizeof(var); c++)
+			var[n++] = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
+		var[n] = '\0';
+		const char *v = getenv(var);
+		char why[256];
+		if (v && !config_set(cfg, s->name, v, why, sizeof(why))) {
+			snprintf(err, errlen, "environment %s: %s", var, why);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Builds the config: defaults < file < environment < command line. */
 static config_t *load_config(const char *path, const char *url, char *err, size_t errlen)
 {
 	config_t *cfg = path ? config_load_file(path, err, errlen) : config_new_defaults();
 	if (!cfg)
 		return NULL;
-	if (url && !config_apply_database_url(cfg, url, err, errlen)) {
+	if (!apply_env(cfg, err, errlen) || (url && !config_apply_database_url(cfg, url, err, errlen))) {
 		config_unref(cfg);
 		return NULL;
 	}
+	/* Zero-config: the URL's user runs the show, console included. */
+	if (!path && url && !cfg->admin_users && cfg->nusers > 0)
+		config_set(cfg, "admin_users", cfg->users[0].name, err, errlen);
 	return cfg;
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "client.h"
+#include "clock.h"
 #include "log.h"
 #include "server.h"
 #include "worker.h"
@@ -41,6 +42,7 @@ static pool_t *pool_new(runtime_t *rt, const config_t *cfg, const db_config_t *d
 	list_init(&p->busy);
 	list_init(&p->waiters);
 	list_init(&p->clients);
+	p->period_start = clock_mono_usec();
 	p->stats = aligned_alloc(64, sizeof(stats_slot_t) * (size_t)rt->nworkers);
 	memset(p->stats, 0, sizeof(stats_slot_t) * (size_t)rt->nworkers);
 	return p;

@@ -33,10 +33,10 @@
 
 static void server_on_read(link_t *l);
 static void server_on_drain(link_t *l);
-static void server_process(server_t *s);
+static bool server_process(server_t *s);
 static void login_failed(server_t *s, const char *sqlstate, const char *msg, bool fatal);
 static void send_internal(server_t *s, uint8_t type, const char *sql);
-static void release_to_pool(server_t *s);
+static bool release_to_pool(server_t *s);
 
 static const config_t *cfg_of(const server_t *s)
 {
@@ -372,7 +372,7 @@ static void login_param(server_t *s, const uint8_t *body, size_t len)
 	param_extras_add(&s->extras, name, value);
 }
 
-static void login_done(server_t *s)
+static bool login_done(server_t *s)
 {
 	pool_t *p = s->pool;
 	pool_set_welcome(p, s->extras.data, s->extras.len);
@@ -384,7 +384,7 @@ static void login_done(server_t *s)
 		  (unsigned long long)s->id, s->backend_pid);
 	client_t *c;
 	release_t r = pool_server_ready(p, s, &c, s->state_since);
-	server_after_release(s, r, c);
+	return server_after_release(s, r, c);
 }
 
 typedef enum { LOGIN_CONTINUE, LOGIN_STOP, LOGIN_READY } login_step_t;
@@ -530,49 +530,52 @@ static void send_internal(server_t *s, uint8_t type, const char *sql)
 	link_flush(&s->link);
 }
 
-/* Gives s back to the pool and acts on what the pool decided. */
-static void release_to_pool(server_t *s)
+/* Gives s back to the pool and acts on what the pool decided. Returns
+ * whether s still belongs to this thread: after a hand-off to another
+ * worker (or a close) the caller must not touch it again. */
+static bool release_to_pool(server_t *s)
 {
 	client_t *next;
 	usec_t now = clock_mono_usec();
 	release_t r = pool_release(s->pool, s, &next, now);
-	server_after_release(s, r, next);
+	return server_after_release(s, r, next);
 }
 
 /* A client left s (or s is being recycled): finish what is open, roll back,
  * reset if the mode asks for it, then give it back to the pool. */
-void server_reset_step(server_t *s)
+bool server_reset_step(server_t *s)
 {
 	const config_t *cfg = cfg_of(s);
 	if (s->tx_status != 'I') {
 		send_internal(s, FE_QUERY, "ROLLBACK");
-		return;
+		return true;
 	}
 	bool want_reset = s->pool->pool_mode == POOL_MODE_SESSION || cfg->server_reset_query_always;
 	if (want_reset && cfg->server_reset_query && *cfg->server_reset_query && !s->reset_sent) {
 		s->reset_sent = true;
 		send_internal(s, FE_QUERY, cfg->server_reset_query);
-		return;
+		return true;
 	}
 	s->reset_sent = false;
-	release_to_pool(s);
+	return release_to_pool(s);
 }
 
-/* The internal queries finished. */
-static void internal_done(server_t *s)
+/* The internal queries finished. Returns whether s is still ours (the login
+ * path hands s on through the client, so it answers no to be safe). */
+static bool internal_done(server_t *s)
 {
-	if (s->state == SV_RESETTING) {
-		server_reset_step(s);
-		return;
-	}
+	if (s->state == SV_RESETTING)
+		return server_reset_step(s);
 	if (s->login_sync && s->client) {
 		s->login_sync = false;
 		client_login_sync_done(s->client, s->login_sqlstate[0] ? s->login_sqlstate : NULL,
 				       s->login_error);
+		return false;
 	}
+	return true;
 }
 
-static void internal_message(server_t *s, uint8_t type, const uint8_t *body, size_t len)
+static bool internal_message(server_t *s, uint8_t type, const uint8_t *body, size_t len)
 {
 	if (type == BE_PARAM_STATUS) {
 		note_param(s, body, len);
@@ -586,8 +589,9 @@ static void internal_message(server_t *s, uint8_t type, const uint8_t *body, siz
 	} else if (type == BE_READY && len >= 1) {
 		s->tx_status = (char)body[0];
 		if (--s->internal_rfq == 0)
-			internal_done(s);
+			return internal_done(s);
 	}
+	return true;
 }
 
 /* Notes what a client-bound message means for the server's state. */
@@ -629,22 +633,24 @@ static void protocol_error(server_t *s, const char *why)
 	server_close(s, why);
 }
 
-/* The transaction is over: hand the server back, let the client go on. */
-static void release_from_client(server_t *s)
+/* The transaction is over: hand the server back, let the client go on.
+ * Returns whether s is still ours. */
+static bool release_from_client(server_t *s)
 {
 	client_t *c = s->client;
 	stats_slot_t *st = pool_stats(s->pool, s->link.worker->id);
 	st->c.server_busy_time += (uint64_t)(clock_mono_usec() - s->linked_at);
 	client_flush(c);
-	release_to_pool(s);
+	bool mine = release_to_pool(s);
 	client_continue(c);
+	return mine && s->state != SV_CLOSED;
 }
 
 void server_release_idle(server_t *s)
 {
 	stats_slot_t *st = pool_stats(s->pool, s->link.worker->id);
 	st->c.server_busy_time += (uint64_t)(clock_mono_usec() - s->linked_at);
-	release_to_pool(s);
+	(void)release_to_pool(s);
 }
 
 /* Relays the rest of a message to the client; false when the client's
@@ -688,17 +694,43 @@ static bool inspected(uint8_t type)
 	       type == BE_COPY_BOTH;
 }
 
-/* Handles the message at the head of `in`; false to stop processing. */
-static bool server_step(server_t *s, iobuf_t *in, uint32_t max_len)
+typedef enum {
+	STEP_MORE,  /* go on with the next message */
+	STEP_WAIT,  /* stop: need more bytes or room; s is still ours */
+	STEP_GONE,  /* stop: s was closed or handed to another worker */
+} step_t;
+
+static step_t handle_unlinked(server_t *s, iobuf_t *in, server_mode_t mode, uint8_t type, uint32_t total)
+{
+	const uint8_t *body = iobuf_head(in) + PROTO_HEADER_LEN;
+	size_t blen = total - PROTO_HEADER_LEN;
+	/* Consume first, from a copy: the handlers may release or close s. */
+	uint8_t small[256];
+	const uint8_t *b = body;
+	if (blen <= sizeof(small)) {
+		memcpy(small, body, blen);
+		b = small;
+	}
+	iobuf_consume(in, total);
+	bool mine = true;
+	if (mode == MODE_INTERNAL)
+		mine = internal_message(s, type, b, blen);
+	else
+		unlinked_message(s, type, b, blen);
+	return mine && s->state != SV_CLOSED ? STEP_MORE : STEP_GONE;
+}
+
+/* Handles the message at the head of `in`. */
+static step_t server_step(server_t *s, iobuf_t *in, uint32_t max_len)
 {
 	uint8_t type;
 	uint32_t total;
 	frame_result_t fr = proto_frame(iobuf_head(in), iobuf_len(in), max_len, &type, &total);
 	if (fr == FRAME_NEED_MORE)
-		return false;
+		return STEP_WAIT;
 	if (fr == FRAME_BAD_LENGTH) {
 		protocol_error(s, "invalid message length");
-		return false;
+		return STEP_GONE;
 	}
 	server_mode_t mode = server_mode(s);
 	bool whole = total <= iobuf_len(in);
@@ -706,9 +738,9 @@ static bool server_step(server_t *s, iobuf_t *in, uint32_t max_len)
 	if (!whole && need_whole) {
 		if (total > IOBUF_SIZE) {
 			protocol_error(s, "message from server too large");
-			return false;
+			return STEP_GONE;
 		}
-		return false; /* wait for the rest */
+		return STEP_WAIT; /* the rest is still on its way */
 	}
 	const uint8_t *body = iobuf_head(in) + PROTO_HEADER_LEN;
 	size_t blen = total - PROTO_HEADER_LEN;
@@ -716,62 +748,55 @@ static bool server_step(server_t *s, iobuf_t *in, uint32_t max_len)
 	case MODE_LOGIN: {
 		login_step_t r = login_message(s, type, body, blen);
 		if (r == LOGIN_STOP)
-			return false;
+			return STEP_GONE;
 		iobuf_consume(in, total);
-		if (r == LOGIN_READY) {
-			login_done(s);
-			return false;
-		}
-		return true;
+		if (r == LOGIN_READY)
+			return login_done(s) ? STEP_WAIT : STEP_GONE;
+		return STEP_MORE;
 	}
 	case MODE_RELAY:
 		client_bound_message(s, type, need_whole ? body : NULL, need_whole ? blen : 0, total);
-		return true;
+		return STEP_MORE;
 	case MODE_INTERNAL:
 	case MODE_UNLINKED:
 		if (!whole) {
 			s->skip_remaining = total;
-			return true;
+			return STEP_MORE;
 		}
-		/* Consume first: the handlers may release or close the server. */
-		{
-			uint8_t small[256];
-			const uint8_t *b = body;
-			if (blen <= sizeof(small)) {
-				memcpy(small, body, blen);
-				b = small;
-			}
-			iobuf_consume(in, total);
-			if (mode == MODE_INTERNAL)
-				internal_message(s, type, b, blen);
-			else
-				unlinked_message(s, type, b, blen);
-		}
-		return s->state != SV_CLOSED;
+		return handle_unlinked(s, in, mode, type, total);
 	}
-	return false;
+	return STEP_GONE;
 }
 
-static void server_process(server_t *s)
+/* Relays / consumes what s has buffered. Returns whether s is still ours
+ * afterwards (false: closed or handed to another worker: hands off). */
+static bool server_process(server_t *s)
 {
 	const uint32_t max_len = (uint32_t)cfg_of(s)->max_packet_size;
 	client_t *flush_c = s->client;
+	step_t st = STEP_WAIT;
 	for (;;) {
 		iobuf_t *in = s->link.in;
-		if (!in || iobuf_len(in) == 0 || s->state == SV_CLOSED)
+		if (!in || iobuf_len(in) == 0) {
+			st = STEP_WAIT;
 			break;
+		}
 		if (s->fwd_remaining) {
 			if (!s->client) {
 				s->skip_remaining = s->fwd_remaining;
 				s->fwd_remaining = 0;
 				continue;
 			}
-			if (!relay_chunk(s, in))
+			if (!relay_chunk(s, in)) {
+				st = STEP_WAIT;
 				break;
+			}
 			if (s->fwd_remaining == 0 && s->check_release) {
 				s->check_release = false;
-				if (can_release(s))
-					release_from_client(s);
+				if (can_release(s) && !release_from_client(s)) {
+					st = STEP_GONE;
+					break;
+				}
 			}
 			continue;
 		}
@@ -781,17 +806,21 @@ static void server_process(server_t *s)
 			s->skip_remaining -= (uint32_t)k;
 			continue;
 		}
-		if (!server_step(s, in, max_len))
+		st = server_step(s, in, max_len);
+		if (st != STEP_MORE)
 			break;
 	}
 	if (flush_c && flush_c->state != CL_CLOSING)
 		client_flush(flush_c);
-	if (s->state == SV_CLOSED)
-		return;
+	if (st == STEP_GONE)
+		return false;
 	if (s->link.in && iobuf_len(s->link.in) == 0)
 		link_trim_input(&s->link);
-	if (s->close_needed && s->state == SV_IDLE && pool_take_idle(s->pool, s))
+	if (s->close_needed && s->state == SV_IDLE && pool_take_idle(s->pool, s)) {
 		server_close(s, "server sent an error while idle");
+		return false;
+	}
+	return true;
 }
 
 /* The server's socket closed or failed. */
@@ -835,39 +864,39 @@ static void server_on_read(link_t *l)
 	link_read_t r = link_read(l);
 	if (r == LINK_READ_EOF || r == LINK_READ_ERROR) {
 		/* Relay what arrived before the close (a FATAL explains it). */
-		if (s->link.in && iobuf_len(s->link.in))
-			server_process(s);
-		if (s->state != SV_CLOSED)
-			server_lost(s, r == LINK_READ_EOF ? "server closed the connection" : "server socket error");
+		if (s->link.in && iobuf_len(s->link.in) && !server_process(s))
+			return;
+		server_lost(s, r == LINK_READ_EOF ? "server closed the connection" : "server socket error");
 		return;
 	}
-	server_process(s);
+	if (!server_process(s))
+		return;
 	/* A full input buffer that could not be consumed means one message is
 	 * larger than we can hold: only possible from a broken server. */
-	if (s->state != SV_CLOSED && s->link.in && iobuf_tail_room(s->link.in) == 0 && s->link.in->start == 0 &&
-	    !s->link.read_paused)
+	if (s->link.in && iobuf_tail_room(s->link.in) == 0 && s->link.in->start == 0 && !s->link.read_paused)
 		protocol_error(s, "message from server too large");
 }
 
 /* ---- hand-offs and unlinking ---- */
 
-void server_after_release(server_t *s, int decision, client_t *next)
+bool server_after_release(server_t *s, int decision, client_t *next)
 {
 	switch ((release_t)decision) {
 	case REL_IDLE:
 		s->last_used = clock_mono_usec();
 		link_release_buffers(&s->link);
-		return;
+		return true;
 	case REL_GIVE_LOCAL:
 		client_server_assigned(next, s);
-		return;
+		return true;
 	case REL_GIVE_REMOTE:
 		server_move_to(s, next);
-		return;
+		return false;
 	case REL_CLOSE:
 		server_close(s, "server_lifetime or close_needed");
-		return;
+		return false;
 	}
+	return false;
 }
 
 static void server_attach_fn(worker_t *w, void *a, void *b)
@@ -884,7 +913,7 @@ static void server_attach_fn(worker_t *w, void *a, void *b)
 	}
 	if (free_client)
 		client_free_deferred(c);
-	server_reset_step(s);
+	(void)server_reset_step(s);
 }
 
 void server_move_to(server_t *s, client_t *c)
@@ -931,7 +960,7 @@ void server_unlink(server_t *s, bool client_gone)
 		send_internal(s, FE_SYNC, NULL);
 		return;
 	}
-	server_reset_step(s);
+	(void)server_reset_step(s);
 }
 
 void server_login_sync_fn(worker_t *w, void *a, void *b)
@@ -964,7 +993,7 @@ void server_resume(server_t *s)
 	if (s->state == SV_CLOSED)
 		return;
 	link_resume_read(&s->link);
-	server_process(s);
+	(void)server_process(s);
 }
 
 /* ---- janitor ---- */

@@ -1,0 +1,111 @@
+/*
+ * test_basic.c - logging in and running queries through pgtide: simple and
+ * extended protocol, errors, authentication failures, unknown databases.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+static pgtide_proc_t proc;
+
+static int setup(void **state)
+{
+	pgtide_start(&proc, "pool_mode = transaction\ndefault_pool_size = 2\nauth_type = md5\n", NULL);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	assert_int_equal(pgtide_stop(&proc), 0);
+	return 0;
+}
+
+static void test_simple_query(void **state)
+{
+	PGconn *c = pt_connect_ok(&proc, "app", "app-pw", "app");
+	assert_string_equal(pt_query_value(c, "SELECT 40 + 2"), "42");
+	assert_string_equal(pt_query_value(c, "SELECT current_user"), "app");
+	assert_string_equal(pt_query_value(c, "SELECT current_database()"), "app");
+	PQfinish(c);
+}
+
+static void test_extended_query(void **state)
+{
+	PGconn *c = pt_connect_ok(&proc, "app", "app-pw", "app");
+	const char *params[] = { "21" };
+	PGresult *r = PQexecParams(c, "SELECT $1::int * 2", 1, NULL, params, NULL, NULL, 0);
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(r, 0, 0), "42");
+	PQclear(r);
+	PQfinish(c);
+}
+
+static void test_error_in_transaction(void **state)
+{
+	PGconn *c = pt_connect_ok(&proc, "app", "app-pw", "app");
+	pt_query_value(c, "BEGIN");
+	assert_string_equal(pt_query_sqlstate(c, "SELECT 1/0"), "22012");
+	assert_string_equal(pt_query_sqlstate(c, "SELECT 1"), "25P02");
+	pt_query_value(c, "ROLLBACK");
+	assert_string_equal(pt_query_value(c, "SELECT 7"), "7");
+	PQfinish(c);
+}
+
+static void test_wrong_password(void **state)
+{
+	PGconn *c = pt_connect(&proc, "app", "wrong", "app", NULL);
+	assert_int_equal(PQstatus(c), CONNECTION_BAD);
+	assert_non_null(strstr(PQerrorMessage(c), "password authentication failed for user \"app\""));
+	PQfinish(c);
+	/* An unknown user fails with the same message. */
+	c = pt_connect(&proc, "nobody", "wrong", "app", NULL);
+	assert_int_equal(PQstatus(c), CONNECTION_BAD);
+	assert_non_null(strstr(PQerrorMessage(c), "password authentication failed for user \"nobody\""));
+	PQfinish(c);
+}
+
+static void test_unknown_database(void **state)
+{
+	pgtide_proc_t p2;
+	char dbs[256];
+	snprintf(dbs, sizeof(dbs), "app = host=127.0.0.1 port=%d\n", pg_port());
+	pgtide_start(&p2, NULL, dbs);
+	PGconn *c = pt_connect(&p2, "app", "app-pw", "nosuchdb", NULL);
+	assert_int_equal(PQstatus(c), CONNECTION_BAD);
+	assert_non_null(strstr(PQerrorMessage(c), "database \"nosuchdb\" does not exist"));
+	PQfinish(c);
+	assert_int_equal(pgtide_stop(&p2), 0);
+}
+
+static void test_admin_show_pools(void **state)
+{
+	PGconn *c = pt_connect_ok(&proc, "app", "app-pw", "app");
+	pt_query_value(c, "SELECT 1");
+	PGconn *a = pt_connect_ok(&proc, "admin", "admin-pw", "pgbouncer");
+	const char *mode = pt_show_value(a, "SHOW POOLS", "database", "app", "pool_mode");
+	assert_non_null(mode);
+	assert_string_equal(mode, "transaction");
+	PQfinish(a);
+	PQfinish(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_simple_query),
+		cmocka_unit_test(test_extended_query),
+		cmocka_unit_test(test_error_in_transaction),
+		cmocka_unit_test(test_wrong_password),
+		cmocka_unit_test(test_unknown_database),
+		cmocka_unit_test(test_admin_show_pools),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
