@@ -40,7 +40,10 @@ typedef struct pool {
 	int pool_size;
 	int min_pool_size;
 	int reserve_pool_size;
+	int max_db_connections;   /* 0 = unlimited */
 	uint64_t generation;      /* bumped by RELOAD when the target changed */
+	conn_count_t *db_count;   /* servers of every pool of this database */
+	conn_count_t *user_count; /* servers of every pool of this user */
 
 	/* Servers by state; a server is in exactly one of these lists. */
 	list_node_t idle[MAX_WORKERS];  /* per home worker, LIFO */

@@ -23,6 +23,15 @@ typedef enum {
 	RT_STOPPING,   /* exit now */
 } rt_state_t;
 
+/* Server connections counted across pools: per database name and per user,
+ * for max_db_connections / max_user_connections. Created on first use and
+ * kept until exit; counts change under the owning pool's lock with atomics. */
+typedef struct conn_count {
+	struct conn_count *next;
+	atomic_int count;
+	char name[64];
+} conn_count_t;
+
 typedef struct runtime {
 	pthread_mutex_t cfg_lock;
 	config_t *cfg;            /* current config; read with runtime_cfg() */
@@ -35,6 +44,8 @@ typedef struct runtime {
 	pthread_mutex_t pools_lock;
 	list_node_t pools;        /* pool_t.rt_node */
 	int npools;
+	conn_count_t *db_counts;  /* under pools_lock */
+	conn_count_t *user_counts;
 
 	struct cancel_map *cancels;
 
@@ -57,6 +68,8 @@ config_t *runtime_config(runtime_t *rt);
 /* Swaps in a new config (takes the caller's reference). */
 void runtime_set_config(runtime_t *rt, config_t *cfg);
 uint64_t runtime_next_id(runtime_t *rt);
+/* Finds or creates the counter for name in *list; caller holds pools_lock. */
+conn_count_t *runtime_conn_count(conn_count_t **list, const char *name);
 
 /* The current config without taking a reference. Safe because replaced
  * configs are retired, not freed, until the runtime is destroyed: reloads

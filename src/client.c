@@ -698,6 +698,11 @@ static bool client_acquire(client_t *c)
 	server_t *s = NULL;
 	worker_t *home = NULL;
 	usec_t now = clock_mono_usec();
+	if (atomic_load(&rt_of(c)->state) != RT_RUNNING) {
+		/* Draining: running transactions finish, new ones do not start. */
+		fatal(c, "57P01", "pgtide is shutting down; reconnect to another instance");
+		return false;
+	}
 	c->wait_start = now;
 	acquire_t r = pool_acquire(c->pool, c, c->link.worker, &s, &home, now);
 	switch (r) {
@@ -1089,6 +1094,11 @@ static void client_tick_one(client_t *c, const config_t *cfg, usec_t now)
 		if (c->state == CL_READY && !c->server && !c->waiting && cfg->client_idle_timeout > 0 &&
 		    now - c->last_active > cfg->client_idle_timeout) {
 			fatal(c, "57P05", "client_idle_timeout: connection closed after being idle");
+			return;
+		}
+		if (c->server && cfg->query_timeout > 0 && c->server->expected_rfq > 0 &&
+		    now - c->server->query_start > cfg->query_timeout) {
+			fatal(c, "57014", "query_timeout: query ran for too long");
 			return;
 		}
 		if (c->server && c->server->tx_status != 'I' && cfg->idle_transaction_timeout > 0 &&

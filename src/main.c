@@ -235,7 +235,16 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 /* ---- start and stop ---- */
 
-static bool daemonize(const char *pidfile)
+static bool write_pidfile(const char *pidfile)
+{
+	FILE *f = fopen(pidfile, "w");
+	if (!f)
+		return false;
+	fprintf(f, "%d\n", (int)getpid());
+	return fclose(f) == 0;
+}
+
+static bool daemonize(void)
 {
 	pid_t pid = fork();
 	if (pid < 0)
@@ -249,13 +258,6 @@ static bool daemonize(const char *pidfile)
 		dup2(fd, 1);
 		if (fd > 2)
 			close(fd);
-	}
-	if (pidfile && *pidfile) {
-		FILE *f = fopen(pidfile, "w");
-		if (!f)
-			return false;
-		fprintf(f, "%d\n", (int)getpid());
-		fclose(f);
 	}
 	return true;
 }
@@ -349,8 +351,13 @@ int main(int argc, char **argv)
 		config_unref(cfg);
 		return 1;
 	}
-	if (o.daemonize && !daemonize(cfg->pidfile)) {
+	if (o.daemonize && !daemonize()) {
 		fprintf(stderr, "pgtide: could not daemonize: %s\n", strerror(errno));
+		config_unref(cfg);
+		return 1;
+	}
+	if (cfg->pidfile && !write_pidfile(cfg->pidfile)) {
+		log_error("cannot write pidfile %s: %s", cfg->pidfile, strerror(errno));
 		config_unref(cfg);
 		return 1;
 	}
@@ -363,9 +370,9 @@ int main(int argc, char **argv)
 	rt.config_path = o.config_path ? realpath(o.config_path, NULL) : NULL;
 	rt.database_url = o.database_url ? xstrdup(o.database_url) : NULL;
 	rc = run(&rt, &o);
+	if (runtime_cfg(&rt)->pidfile)
+		unlink(runtime_cfg(&rt)->pidfile);
 	runtime_destroy(&rt);
 	log_close();
-	if (o.daemonize && cfg && rt.cfg == NULL)
-		(void)0;
 	return rc;
 }

@@ -35,6 +35,9 @@ static pool_t *pool_new(runtime_t *rt, const config_t *cfg, const db_config_t *d
 	p->pool_size = config_db_pool_size(cfg, db);
 	p->min_pool_size = db->min_pool_size >= 0 ? db->min_pool_size : cfg->min_pool_size;
 	p->reserve_pool_size = db->reserve_pool >= 0 ? db->reserve_pool : cfg->reserve_pool_size;
+	p->max_db_connections = config_db_max_connections(cfg, db);
+	p->db_count = runtime_conn_count(&rt->db_counts, dbname);
+	p->user_count = runtime_conn_count(&rt->user_counts, p->server_user);
 	for (int i = 0; i < MAX_WORKERS; i++)
 		list_init(&p->idle[i]);
 	list_init(&p->active);
@@ -178,6 +181,28 @@ static void dequeue(pool_t *p, client_t *c)
 	}
 }
 
+/* Counts one more server against the database and user limits, or refuses. */
+static bool take_login_slot(pool_t *p, const config_t *cfg)
+{
+	int user_max = cfg->max_user_connections;
+	if (p->max_db_connections > 0 && atomic_load(&p->db_count->count) >= p->max_db_connections)
+		return false;
+	if (user_max > 0 && atomic_load(&p->user_count->count) >= user_max)
+		return false;
+	atomic_fetch_add(&p->db_count->count, 1);
+	atomic_fetch_add(&p->user_count->count, 1);
+	p->n_login++;
+	p->pool_reserved_logins++;
+	return true;
+}
+
+/* A server stopped counting (closed). */
+static void drop_login_slot(pool_t *p)
+{
+	atomic_fetch_sub(&p->db_count->count, 1);
+	atomic_fetch_sub(&p->user_count->count, 1);
+}
+
 /* Whether one more server connection may be opened for the waiters.
  * The slot is taken by counting a login that server_connect then fills. */
 static bool reserve_connect(pool_t *p, usec_t now)
@@ -195,9 +220,7 @@ static bool reserve_connect(pool_t *p, usec_t now)
 		return false;
 	if (p->last_login_failure && now - p->last_login_failure < cfg->server_login_retry)
 		return false;
-	p->n_login++;
-	p->pool_reserved_logins++;
-	return true;
+	return take_login_slot(p, cfg);
 }
 
 void pool_server_added(pool_t *p, server_t *s)
@@ -294,6 +317,7 @@ release_t pool_release(pool_t *p, server_t *s, client_t **client, usec_t now)
 		enlist(p, s, SV_CANCEL_WAIT);
 		r = REL_IDLE;
 	} else if (server_expired(p, s, now)) {
+		drop_login_slot(p);
 		r = REL_CLOSE;
 	} else if (!list_empty(&p->waiters) && !p->paused && !atomic_load(&p->rt->paused)) {
 		r = hand_to_waiter(p, s, client);
@@ -318,6 +342,8 @@ bool pool_server_gone(pool_t *p, server_t *s, usec_t now, worker_t **w_out)
 {
 	bool connect = false;
 	pool_lock(p);
+	if (s->state != SV_CLOSED)
+		drop_login_slot(p);
 	unlist(p, s);
 	s->state = SV_CLOSED;
 	if (s->client && s->client->server == s)
@@ -391,9 +417,8 @@ worker_t *pool_wants_connect(pool_t *p, usec_t now)
 	if (!list_empty(&p->waiters) && reserve_connect(p, now)) {
 		w = list_entry(list_first(&p->waiters), client_t, wait_node)->link.worker;
 	} else if (p->min_pool_size > 0 && p->n_clients > 0 && pool_server_count(p) < p->min_pool_size &&
-		   !(p->last_login_failure && now - p->last_login_failure < runtime_cfg(p->rt)->server_login_retry)) {
-		p->n_login++;
-		p->pool_reserved_logins++;
+		   !(p->last_login_failure && now - p->last_login_failure < runtime_cfg(p->rt)->server_login_retry) &&
+		   take_login_slot(p, runtime_cfg(p->rt))) {
 		w = &p->rt->workers[0];
 	}
 	pool_unlock(p);
@@ -601,5 +626,6 @@ void pool_apply_config(pool_t *p, const config_t *cfg)
 	p->pool_size = config_db_pool_size(cfg, db);
 	p->min_pool_size = db->min_pool_size >= 0 ? db->min_pool_size : cfg->min_pool_size;
 	p->reserve_pool_size = db->reserve_pool >= 0 ? db->reserve_pool : cfg->reserve_pool_size;
+	p->max_db_connections = config_db_max_connections(cfg, db);
 	pool_unlock(p);
 }

@@ -40,12 +40,23 @@ bool runtime_init(runtime_t *rt, config_t *cfg)
 	return true;
 }
 
+static void free_counts(conn_count_t *c)
+{
+	while (c) {
+		conn_count_t *next = c->next;
+		free(c);
+		c = next;
+	}
+}
+
 void runtime_destroy(runtime_t *rt)
 {
 	for (int i = 0; i < rt->nworkers; i++)
 		worker_destroy(&rt->workers[i]);
 	free(rt->workers);
 	pool_free_all(rt);
+	free_counts(rt->db_counts);
+	free_counts(rt->user_counts);
 	cancel_map_free(rt->cancels);
 	for (int i = 0; i < rt->nretired; i++)
 		config_unref(rt->retired[i]);
@@ -73,6 +84,20 @@ void runtime_set_config(runtime_t *rt, config_t *cfg)
 	rt->retired[rt->nretired++] = rt->cfg;
 	__atomic_store_n(&rt->cfg, cfg, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&rt->cfg_lock);
+}
+
+conn_count_t *runtime_conn_count(conn_count_t **list, const char *name)
+{
+	for (conn_count_t *c = *list; c; c = c->next) {
+		if (strcmp(c->name, name) == 0)
+			return c;
+	}
+	conn_count_t *c = xcalloc(1, sizeof(*c));
+	strlcpy_ok(c->name, name, sizeof(c->name));
+	atomic_init(&c->count, 0);
+	c->next = *list;
+	*list = c;
+	return c;
 }
 
 uint64_t runtime_next_id(runtime_t *rt)

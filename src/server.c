@@ -687,6 +687,22 @@ static server_mode_t server_mode(const server_t *s)
 	return MODE_UNLINKED;
 }
 
+/* Message types a server may send after login: anything else means the
+ * server (or something pretending to be one) is broken. */
+static bool is_backend_type(uint8_t t)
+{
+	switch (t) {
+	case BE_BIND_COMPLETE: case BE_CLOSE_COMPLETE: case BE_COMMAND_COMPLETE: case BE_COPY_DATA:
+	case BE_COPY_DONE: case BE_COPY_IN: case BE_COPY_OUT: case BE_COPY_BOTH: case BE_DATA_ROW:
+	case BE_EMPTY_QUERY: case BE_ERROR: case BE_FUNCTION_RESULT: case BE_NO_DATA: case BE_NOTICE:
+	case BE_NOTIFICATION: case BE_PARAM_DESC: case BE_PARAM_STATUS: case BE_PARSE_COMPLETE:
+	case BE_PORTAL_SUSPENDED: case BE_READY: case BE_ROW_DESC:
+		return true;
+	default:
+		return false;
+	}
+}
+
 /* Types that are acted on and so must be whole in the buffer. */
 static bool inspected(uint8_t type)
 {
@@ -755,6 +771,10 @@ static step_t server_step(server_t *s, iobuf_t *in, uint32_t max_len)
 		return STEP_MORE;
 	}
 	case MODE_RELAY:
+		if (!is_backend_type(type)) {
+			protocol_error(s, "unknown message type from server");
+			return STEP_GONE;
+		}
 		client_bound_message(s, type, need_whole ? body : NULL, need_whole ? blen : 0, total);
 		return STEP_MORE;
 	case MODE_INTERNAL:

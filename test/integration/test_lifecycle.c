@@ -1,0 +1,163 @@
+/*
+ * test_lifecycle.c - reload, graceful shutdown, session mode, unix socket.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "harness.h"
+
+static void test_reload_keeps_clients(void **state)
+{
+	pgtide_proc_t p;
+	pgtide_start(&p, "default_pool_size = 3\n", NULL);
+	PGconn *c = pt_connect_ok(&p, "app", "app-pw", "app");
+	assert_string_equal(pt_query_value(c, "SELECT 1"), "1");
+	PGconn *a = pt_connect_ok(&p, "admin", "admin-pw", "pgtide");
+	assert_string_equal(pt_show_value(a, "SHOW CONFIG", "key", "default_pool_size", "value"), "3");
+
+	pgtide_rewrite_config(&p, "default_pool_size = 7\n", NULL);
+	pgtide_signal(&p, SIGHUP);
+	const char *v = NULL;
+	for (int i = 0; i < 100; i++) {
+		v = pt_show_value(a, "SHOW CONFIG", "key", "default_pool_size", "value");
+		if (v && strcmp(v, "7") == 0)
+			break;
+		usleep(20000);
+	}
+	assert_string_equal(v, "7");
+	/* The client connected before the reload carries on. */
+	assert_string_equal(pt_query_value(c, "SELECT 2"), "2");
+	PQfinish(c);
+
+	/* A broken file is refused and the old settings stay. */
+	pgtide_rewrite_config(&p, "default_pool_size = banana\n", NULL);
+	pgtide_signal(&p, SIGHUP);
+	usleep(300000);
+	assert_string_equal(pt_show_value(a, "SHOW CONFIG", "key", "default_pool_size", "value"), "7");
+	assert_true(pgtide_log_contains(&p, "reload failed"));
+	PQfinish(a);
+	assert_int_equal(pgtide_stop(&p), 0);
+}
+
+static void test_sigterm_lets_transactions_finish(void **state)
+{
+	pgtide_proc_t p;
+	pgtide_start(&p, "default_pool_size = 2\n", NULL);
+	PGconn *c = pt_connect_ok(&p, "app", "app-pw", "app");
+	pt_query_value(c, "BEGIN");
+	pt_query_value(c, "SELECT 1");
+	pgtide_signal(&p, SIGTERM);
+	usleep(200000);
+	/* New clients are refused while draining. */
+	PGconn *late = pt_connect(&p, "app", "app-pw", "app", NULL);
+	assert_int_not_equal(PQstatus(late), CONNECTION_OK);
+	PQfinish(late);
+	/* The open transaction still completes. */
+	assert_string_equal(pt_query_value(c, "SELECT 41 + 1"), "42");
+	pt_query_value(c, "COMMIT");
+	/* Then pgtide exits by itself. */
+	int st = 0;
+	pid_t r = 0;
+	for (int i = 0; i < 250 && r == 0; i++) {
+		r = waitpid(p.pid, &st, WNOHANG);
+		if (r == 0)
+			usleep(20000);
+	}
+	assert_int_equal(r, p.pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	p.pid = 0;
+	PQfinish(c);
+	assert_int_equal(pgtide_stop(&p), 0);
+}
+
+static void test_session_mode_resets_server(void **state)
+{
+	pgtide_proc_t p;
+	pgtide_start(&p, "pool_mode = session\ndefault_pool_size = 1\n", NULL);
+	PGconn *c = pt_connect_ok(&p, "app", "app-pw", "app");
+	/* Session state lives across transactions in session mode. */
+	pt_query_value(c, "CREATE TEMP TABLE mine(x int)");
+	pt_query_value(c, "SET work_mem = '7MB'");
+	assert_string_equal(pt_query_value(c, "SHOW work_mem"), "7MB");
+	const char *pid1 = pt_query_value(c, "SELECT pg_backend_pid()");
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%s", pid1);
+	PQfinish(c);
+	/* The next client gets the same server, reset by DISCARD ALL. */
+	PGconn *d = pt_connect_ok(&p, "app", "app-pw", "app");
+	assert_string_equal(pt_query_value(d, "SELECT pg_backend_pid()"), pid);
+	assert_string_equal(pt_query_value(d, "SHOW work_mem"), "4MB");
+	assert_string_equal(pt_query_sqlstate(d, "SELECT * FROM mine"), "42P01");
+	PQfinish(d);
+	assert_int_equal(pgtide_stop(&p), 0);
+}
+
+static void test_transaction_mode_shares_servers(void **state)
+{
+	pgtide_proc_t p;
+	pgtide_start(&p, "pool_mode = transaction\ndefault_pool_size = 1\n", NULL);
+	PGconn *a = pt_connect_ok(&p, "app", "app-pw", "app");
+	PGconn *b = pt_connect_ok(&p, "app", "app-pw", "app");
+	char pa[32];
+	snprintf(pa, sizeof(pa), "%s", pt_query_value(a, "SELECT pg_backend_pid()"));
+	assert_string_equal(pt_query_value(b, "SELECT pg_backend_pid()"), pa);
+	PQfinish(a);
+	PQfinish(b);
+	assert_int_equal(pgtide_stop(&p), 0);
+}
+
+static void test_unix_socket(void **state)
+{
+	pgtide_proc_t p;
+	pgtide_start(&p, NULL, NULL);
+	char conninfo[512];
+	snprintf(conninfo, sizeof(conninfo), "host=%s port=%d user=app password=app-pw dbname=app", p.unix_dir,
+		 p.port);
+	PGconn *c = PQconnectdb(conninfo);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	assert_string_equal(pt_query_value(c, "SELECT 5"), "5");
+	PQfinish(c);
+	assert_int_equal(pgtide_stop(&p), 0);
+}
+
+static void test_admin_access_control(void **state)
+{
+	pgtide_proc_t p;
+	pgtide_start(&p, "stats_users = stats\n", NULL);
+	/* An ordinary user gets no console. */
+	PGconn *c = pt_connect(&p, "app", "app-pw", "pgbouncer", NULL);
+	assert_int_not_equal(PQstatus(c), CONNECTION_OK);
+	assert_non_null(strstr(PQerrorMessage(c), "not allowed"));
+	PQfinish(c);
+	/* A stats user may SHOW but not control. */
+	PGconn *s = pt_connect_ok(&p, "stats", "stats-pw", "pgbouncer");
+	assert_string_equal(pt_query_sqlstate(s, "SHOW POOLS"), "");
+	assert_string_equal(pt_query_sqlstate(s, "PAUSE"), "42501");
+	assert_string_equal(pt_query_sqlstate(s, "SHUTDOWN"), "42501");
+	PQfinish(s);
+	assert_int_equal(pgtide_stop(&p), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reload_keeps_clients),
+		cmocka_unit_test(test_sigterm_lets_transactions_finish),
+		cmocka_unit_test(test_session_mode_resets_server),
+		cmocka_unit_test(test_transaction_mode_shares_servers),
+		cmocka_unit_test(test_unix_socket),
+		cmocka_unit_test(test_admin_access_control),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
