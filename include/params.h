@@ -48,6 +48,8 @@ void param_extras_add(param_extras_t *ex, const char *name, const char *value);
 bool param_extras_equal(const param_extras_t *a, const param_extras_t *b);
 void param_extras_copy(param_extras_t *dst, const param_extras_t *src);
 void param_extras_clear(param_extras_t *ex);
+/* FNV-1a hash of the packed set (0 for an empty set). */
+uint64_t param_extras_hash(const param_extras_t *ex);
 /* Iterates: *pos starts at 0; returns false at the end. */
 bool param_extras_next(const param_extras_t *ex, uint32_t *pos, const char **name, const char **value);
 

@@ -73,6 +73,10 @@ typedef struct pool {
 		char *raw, *norm;
 	} norm_cache[POOL_NORM_CACHE];
 	int n_norm;
+	/* Hashes of startup "extras" sets a server has accepted (SET worked),
+	 * so later clients sending the same set skip the login round trip. */
+	uint64_t extras_ok[8];
+	int n_extras_ok;
 
 	int pool_reserved_logins; /* login slots taken by pool_acquire, not yet filled */
 	usec_t last_login_failure;   /* monotonic; for server_login_retry */
@@ -163,6 +167,8 @@ void pool_set_welcome(pool_t *p, const char *blob, uint32_t len);
 /* Normalised value cache (under lock). Returns a copy or NULL. */
 char *pool_norm_lookup(pool_t *p, int id, const char *raw);
 void pool_norm_store(pool_t *p, int id, const char *raw, const char *norm);
+bool pool_extras_known(pool_t *p, uint64_t hash);
+void pool_extras_store(pool_t *p, uint64_t hash);
 
 static inline stats_slot_t *pool_stats(pool_t *p, int worker_id)
 {

@@ -600,6 +600,10 @@ static bool params_known(client_t *c)
 	pool_t *p = c->pool;
 	if (!p->welcome_ready)
 		return false;
+	/* Unknown startup settings must be tried on a server once, so that a
+	 * bad one fails the login as PostgreSQL would, not a later query. */
+	if (c->extras.len && !pool_extras_known(p, param_extras_hash(&c->extras)))
+		return false;
 	for (int i = 0; i < PARAM_TRACKED_COUNT; i++) {
 		const char *raw = c->raw_startup.v[i];
 		if (!raw)
@@ -664,6 +668,8 @@ void client_login_sync_done(client_t *c, const char *err_sqlstate, const char *e
 		param_set_assign(&c->params, (param_id_t)i, s->params.v[i]);
 		pool_norm_store(c->pool, i, raw, s->params.v[i]);
 	}
+	if (c->extras.len)
+		pool_extras_store(c->pool, param_extras_hash(&c->extras));
 	finish_login(c);
 	server_release_idle(s);
 	client_continue(c);

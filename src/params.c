@@ -104,6 +104,18 @@ void param_extras_copy(param_extras_t *dst, const param_extras_t *src)
 	}
 }
 
+uint64_t param_extras_hash(const param_extras_t *ex)
+{
+	if (!ex->len)
+		return 0;
+	uint64_t h = 1469598103934665603ull;
+	for (uint32_t i = 0; i < ex->len; i++) {
+		h ^= (uint8_t)ex->data[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
 void param_extras_clear(param_extras_t *ex)
 {
 	free(ex->data);

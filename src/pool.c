@@ -522,6 +522,31 @@ void pool_norm_store(pool_t *p, int id, const char *raw, const char *norm)
 	pool_unlock(p);
 }
 
+bool pool_extras_known(pool_t *p, uint64_t hash)
+{
+	bool known = false;
+	pool_lock(p);
+	for (int i = 0; i < p->n_extras_ok && !known; i++)
+		known = p->extras_ok[i] == hash;
+	pool_unlock(p);
+	return known;
+}
+
+void pool_extras_store(pool_t *p, uint64_t hash)
+{
+	pool_lock(p);
+	bool known = false;
+	for (int i = 0; i < p->n_extras_ok && !known; i++)
+		known = p->extras_ok[i] == hash;
+	if (!known) {
+		/* A small ring: the newest sets win. */
+		int slot = p->n_extras_ok < (int)ARRAY_SIZE(p->extras_ok) ? p->n_extras_ok++
+									   : (int)(hash % ARRAY_SIZE(p->extras_ok));
+		p->extras_ok[slot] = hash;
+	}
+	pool_unlock(p);
+}
+
 void pool_stats_total(pool_t *p, stats_counters_t *out, hist_t *wait, hist_t *xact)
 {
 	memset(out, 0, sizeof(*out));

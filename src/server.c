@@ -586,6 +586,8 @@ static bool internal_message(server_t *s, uint8_t type, const uint8_t *body, siz
 		strlcpy_ok(s->login_error, ef.message ? ef.message : "error", sizeof(s->login_error));
 		log_warning("internal query failed on server: db=%s user=%s sqlstate=%s msg=\"%s\"",
 			    s->pool->dbname, s->pool->user, s->login_sqlstate, s->login_error);
+		/* What this server has applied is no longer known: retire it. */
+		s->close_needed = true;
 	} else if (type == BE_READY && len >= 1) {
 		s->tx_status = (char)body[0];
 		if (--s->internal_rfq == 0)

@@ -97,6 +97,51 @@ static void test_admin_show_pools(void **state)
 	PQfinish(c);
 }
 
+/* Each client auth_type against users whose server login is SCRAM (app,
+ * scram_user) or md5 (md5_user). */
+static void test_auth_types(void **state)
+{
+	const char *types[] = { "md5", "scram-sha-256", "plain", "trust" };
+	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+		pgtide_proc_t p;
+		char settings[128];
+		snprintf(settings, sizeof(settings), "auth_type = %s\n", types[t]);
+		pgtide_start(&p, settings, NULL);
+		const char *users[][2] = { { "app", "app-pw" }, { "md5_user", "md5-pw" }, { "scram_user", "scram-pw" } };
+		for (size_t u = 0; u < 3; u++) {
+			PGconn *c = pt_connect(&p, users[u][0], users[u][1], "postgres", NULL);
+			if (PQstatus(c) != CONNECTION_OK)
+				fail_msg("auth_type %s user %s: %s", types[t], users[u][0], PQerrorMessage(c));
+			assert_string_equal(pt_query_value(c, "SELECT current_user"), users[u][0]);
+			PQfinish(c);
+			if (strcmp(types[t], "trust") != 0) {
+				c = pt_connect(&p, users[u][0], "wrong-pw", "postgres", NULL);
+				assert_int_equal(PQstatus(c), CONNECTION_BAD);
+				assert_non_null(strstr(PQerrorMessage(c), "password authentication failed"));
+				PQfinish(c);
+			}
+		}
+		/* A client that insists on SCRAM (libpq require_auth is 16+, so
+		 * check the method the server asked for via a wrong password). */
+		assert_int_equal(pgtide_stop(&p), 0);
+	}
+}
+
+static void test_normalised_parameters(void **state)
+{
+	PGconn *c = pt_connect(&proc, "app", "app-pw", "app", "client_encoding=utf-8 options='-c TimeZone=europe/berlin'");
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	assert_string_equal(PQparameterStatus(c, "client_encoding"), "UTF8");
+	assert_string_equal(PQparameterStatus(c, "TimeZone"), "Europe/Berlin");
+	assert_string_equal(pt_query_value(c, "SHOW TimeZone"), "Europe/Berlin");
+	PQfinish(c);
+	/* A bad startup setting fails the login as on a direct connection. */
+	c = pt_connect(&proc, "app", "app-pw", "app", "options='-c no_such.setting_x=1 -c bogus=2'");
+	assert_int_equal(PQstatus(c), CONNECTION_BAD);
+	assert_non_null(strstr(PQerrorMessage(c), "unrecognized configuration parameter"));
+	PQfinish(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -106,6 +151,8 @@ int main(void)
 		cmocka_unit_test(test_wrong_password),
 		cmocka_unit_test(test_unknown_database),
 		cmocka_unit_test(test_admin_show_pools),
+		cmocka_unit_test(test_auth_types),
+		cmocka_unit_test(test_normalised_parameters),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
