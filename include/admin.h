@@ -9,11 +9,14 @@
 #include "common.h"
 
 struct client;
+struct admin_session;
 
 /* Authenticated client asked for the admin database: check admin_users /
  * stats_users and send the welcome, or refuse. */
 void admin_login(struct client *c);
-/* One whole message from an admin client. */
+/* One whole message from an admin client (simple or extended protocol). */
 void admin_message(struct client *c, uint8_t type, const uint8_t *body, size_t len);
+/* Frees the console state of a closing client. */
+void admin_session_free(struct admin_session *a);
 
 #endif

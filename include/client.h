@@ -53,6 +53,7 @@ typedef struct client {
 	uint32_t cancel_key;
 
 	struct client_auth *auth;  /* during login only */
+	struct admin_session *admin; /* admin console clients only */
 	char user[PROTO_MAX_NAME_LEN + 1];
 	char dbname[PROTO_MAX_NAME_LEN + 1];
 	param_set_t params;        /* tracked values the client has (NULL = pool default) */

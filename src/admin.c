@@ -581,6 +581,156 @@ static void run_command(client_t *c, admin_out_t *o, const char *sql)
 	}
 }
 
+/* Extended protocol state: the console has one unnamed statement and one
+ * unnamed portal, as exporters and drivers use it. */
+typedef struct admin_session {
+	char *sql;             /* from Parse */
+	pktbuf_t result;       /* the answer, built at Describe or Execute */
+	size_t result_pos;     /* bytes of result already sent */
+	bool have_result;
+	bool failed;           /* error in this extended sequence: skip to Sync */
+} admin_session_t;
+
+void admin_session_free(admin_session_t *a)
+{
+	if (!a)
+		return;
+	free(a->sql);
+	if (a->have_result)
+		pktbuf_free(&a->result);
+	free(a);
+}
+
+static admin_session_t *session_of(client_t *c)
+{
+	if (!c->admin)
+		c->admin = xcalloc(1, sizeof(admin_session_t));
+	return c->admin;
+}
+
+static void drop_result(admin_session_t *a)
+{
+	if (a->have_result)
+		pktbuf_free(&a->result);
+	a->have_result = false;
+	a->result_pos = 0;
+}
+
+static void send_bytes(client_t *c, const void *data, size_t len)
+{
+	link_write(&c->link, data, len);
+}
+
+static void send_simple(client_t *c, uint8_t type)
+{
+	uint8_t msg[5] = { type, 0, 0, 0, 4 };
+	send_bytes(c, msg, sizeof(msg));
+}
+
+/* Runs the parsed statement once; the answer is kept for Describe/Execute. */
+static void build_result(client_t *c, admin_session_t *a)
+{
+	if (a->have_result)
+		return;
+	admin_out_t o = { .rows = 0 };
+	pktbuf_init_growable(&o.pb, 4096);
+	run_command(c, &o, a->sql ? a->sql : "");
+	a->result = o.pb;
+	a->have_result = true;
+	a->result_pos = 0;
+}
+
+/* Length of the message at p (type + length field). */
+static size_t msg_size(const uint8_t *p)
+{
+	return 1 + (size_t)proto_get_u32(p + 1);
+}
+
+static void extended_describe(client_t *c, admin_session_t *a, const uint8_t *body, size_t len)
+{
+	if (len >= 1 && body[0] == 'S') {
+		static const uint8_t no_params[] = { BE_PARAM_DESC, 0, 0, 0, 6, 0, 0 };
+		send_bytes(c, no_params, sizeof(no_params));
+	}
+	build_result(c, a);
+	const uint8_t *r = a->result.data;
+	if (a->result.len >= 5 && r[0] == BE_ROW_DESC) {
+		size_t n = msg_size(r);
+		send_bytes(c, r, n);
+		a->result_pos = n;
+	} else if (a->result.len >= 5 && r[0] == BE_ERROR) {
+		send_bytes(c, r, a->result.len);
+		a->failed = true;
+		drop_result(a);
+	} else {
+		send_simple(c, BE_NO_DATA);
+	}
+}
+
+static void extended_execute(client_t *c, admin_session_t *a)
+{
+	build_result(c, a);
+	const uint8_t *r = a->result.data;
+	size_t pos = a->result_pos;
+	/* Without a Describe the rows go out without their RowDescription. */
+	if (pos == 0 && a->result.len >= 5 && r[0] == BE_ROW_DESC)
+		pos = msg_size(r);
+	send_bytes(c, r + pos, a->result.len - pos);
+	if (a->result.len > pos && r[pos] == BE_ERROR)
+		a->failed = true;
+	drop_result(a);
+}
+
+static void admin_extended(client_t *c, uint8_t type, const uint8_t *body, size_t len)
+{
+	admin_session_t *a = session_of(c);
+	if (type == FE_SYNC) {
+		a->failed = false;
+		drop_result(a);
+		uint8_t ready[6] = { BE_READY, 0, 0, 0, 5, 'I' };
+		send_bytes(c, ready, sizeof(ready));
+		link_flush(&c->link);
+		return;
+	}
+	if (a->failed)
+		return;
+	msg_reader_t r;
+	msg_reader_init(&r, body, len);
+	switch (type) {
+	case FE_PARSE: {
+		const char *name = msg_read_cstr(&r), *sql = msg_read_cstr(&r);
+		if (!name || !sql) {
+			client_fail_request(c, "08P01", "invalid Parse message", true);
+			return;
+		}
+		free(a->sql);
+		a->sql = xstrdup(sql);
+		drop_result(a);
+		send_simple(c, BE_PARSE_COMPLETE);
+		return;
+	}
+	case FE_BIND:
+		drop_result(a);
+		send_simple(c, BE_BIND_COMPLETE);
+		return;
+	case FE_DESCRIBE:
+		extended_describe(c, a, body, len);
+		return;
+	case FE_EXECUTE:
+		extended_execute(c, a);
+		return;
+	case FE_CLOSE:
+		send_simple(c, BE_CLOSE_COMPLETE);
+		return;
+	case FE_FLUSH:
+		link_flush(&c->link);
+		return;
+	default:
+		client_fail_request(c, "0A000", "unsupported message for the admin console", true);
+		return;
+	}
+}
+
 static void admin_send(client_t *c, admin_out_t *o)
 {
 	pktbuf_ready(&o->pb, 'I');
@@ -591,22 +741,18 @@ static void admin_send(client_t *c, admin_out_t *o)
 
 void admin_message(client_t *c, uint8_t type, const uint8_t *body, size_t len)
 {
-	admin_out_t o = { .rows = 0 };
-	pktbuf_init_growable(&o.pb, 4096);
-	if (type == FE_QUERY) {
-		if (len == 0 || body[len - 1] != 0) {
-			pktbuf_free(&o.pb);
-			client_fail_request(c, "08P01", "invalid query message", true);
-			return;
-		}
-		run_command(c, &o, (const char *)body);
-		admin_send(c, &o);
+	if (type != FE_QUERY) {
+		admin_extended(c, type, body, len);
 		return;
 	}
-	pktbuf_free(&o.pb);
-	if (type == FE_SYNC || type == FE_FLUSH)
+	if (len == 0 || body[len - 1] != 0) {
+		client_fail_request(c, "08P01", "invalid query message", true);
 		return;
-	client_fail_request(c, "0A000", "the admin console answers the simple query protocol only", false);
+	}
+	admin_out_t o = { .rows = 0 };
+	pktbuf_init_growable(&o.pb, 4096);
+	run_command(c, &o, (const char *)body);
+	admin_send(c, &o);
 }
 
 void admin_login(client_t *c)

@@ -110,6 +110,7 @@ static void client_free(reapable_t *r)
 	client_t *c = container_of(r, client_t, reap);
 	link_close(&c->link);
 	free(c->auth);
+	admin_session_free(c->admin);
 	param_set_clear(&c->params);
 	param_set_clear(&c->raw_startup);
 	param_extras_clear(&c->extras);
