@@ -16,6 +16,9 @@ struct admin_session;
 void admin_login(struct client *c);
 /* One whole message from an admin client (simple or extended protocol). */
 void admin_message(struct client *c, uint8_t type, const uint8_t *body, size_t len);
+/* Completes a waiting PAUSE / WAIT_CLOSE when its condition holds; called
+ * from the janitor tick. */
+void admin_tick(struct client *c);
 /* Frees the console state of a closing client. */
 void admin_session_free(struct admin_session *a);
 

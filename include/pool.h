@@ -181,6 +181,15 @@ void pool_log_stats(pool_t *p);
  * so servers are closed as they are released. */
 void pool_apply_config(pool_t *p, const config_t *cfg);
 
+/* ---- admin control ---- */
+/* Calls fn for every pool of database db (NULL = all pools) under the
+ * registry lock; fn must not take that lock again. */
+void pool_for_each(runtime_t *rt, const char *db, void (*fn)(pool_t *p, void *arg), void *arg);
+/* Server connections still linked or being reset (PAUSE waits for 0). */
+int pool_busy_servers(pool_t *p);
+/* Servers opened before the last RECONNECT (WAIT_CLOSE waits for 0). */
+int pool_old_servers(pool_t *p);
+
 /* Sums every worker's slot. */
 void pool_stats_total(pool_t *p, stats_counters_t *out, hist_t *wait, hist_t *xact);
 

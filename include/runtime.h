@@ -45,6 +45,8 @@ typedef struct runtime {
 	list_node_t pools;        /* pool_t.rt_node */
 	int npools;
 	conn_count_t *db_counts;  /* under pools_lock */
+	char **disabled_dbs;      /* DISABLE db: new logins refused (pools_lock) */
+	int ndisabled;
 	conn_count_t *user_counts;
 
 	struct cancel_map *cancels;
@@ -68,6 +70,8 @@ config_t *runtime_config(runtime_t *rt);
 /* Swaps in a new config (takes the caller's reference). */
 void runtime_set_config(runtime_t *rt, config_t *cfg);
 uint64_t runtime_next_id(runtime_t *rt);
+void runtime_set_db_disabled(runtime_t *rt, const char *db, bool disabled);
+bool runtime_db_disabled(runtime_t *rt, const char *db);
 /* Finds or creates the counter for name in *list; caller holds pools_lock. */
 conn_count_t *runtime_conn_count(conn_count_t **list, const char *name);
 

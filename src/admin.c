@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "client.h"
+#include "control.h"
 #include "clock.h"
 #include "log.h"
 #include "pktbuf.h"
@@ -473,22 +474,32 @@ static void show_help(admin_out_t *o)
 
 /* ---- commands ---- */
 
-/* Uppercases the first word(s) of a command into words[] (max 3). */
-static int split_words(const char *sql, char words[3][64])
+/* Splits a command into up to 4 words: upper[] for matching keywords,
+ * orig[] as typed (database names are case-sensitive). A trailing ';' and
+ * surrounding quotes are dropped. */
+#define ADMIN_WORDS 4
+static int split_words(const char *sql, char upper[ADMIN_WORDS][128], char orig[ADMIN_WORDS][128])
 {
 	int n = 0;
 	const char *p = sql;
-	while (n < 3) {
-		while (*p && (isspace((unsigned char)*p) || *p == ';'))
+	while (n < ADMIN_WORDS) {
+		while (*p && (isspace((unsigned char)*p) || *p == ';' || *p == '='))
 			p++;
 		if (!*p)
 			break;
+		char quote = (*p == '\'' || *p == '"') ? *p++ : 0;
 		size_t len = 0;
-		while (*p && !isspace((unsigned char)*p) && *p != ';' && len < 63)
-			words[n][len++] = (char)toupper((unsigned char)*p++);
-		words[n][len] = '\0';
-		while (*p && !isspace((unsigned char)*p) && *p != ';')
+		while (*p && len < 127) {
+			if (quote ? *p == quote : (isspace((unsigned char)*p) || *p == ';' || *p == '='))
+				break;
+			orig[n][len] = *p;
+			upper[n][len] = (char)toupper((unsigned char)*p);
+			len++;
 			p++;
+		}
+		if (quote && *p == quote)
+			p++;
+		orig[n][len] = upper[n][len] = '\0';
 		n++;
 	}
 	return n;
@@ -544,41 +555,115 @@ static bool run_show(client_t *c, admin_out_t *o, const char *what)
 	return true;
 }
 
-static void run_command(client_t *c, admin_out_t *o, const char *sql)
+/* What a command still waits for before it completes. */
+typedef enum { WAIT_NONE = 0, WAIT_PAUSE, WAIT_CLOSE } admin_wait_t;
+
+static void complete(admin_out_t *o, const char *tag)
 {
-	char words[3][64];
-	int n = split_words(sql, words);
-	if (n == 0) {
-		pktbuf_begin(&o->pb, BE_EMPTY_QUERY);
-		pktbuf_end(&o->pb);
-		return;
-	}
-	if ((strcmp(words[0], "SHOW") == 0 || strcmp(words[0], "SELECT") == 0) && n >= 2) {
-		if (!run_show(c, o, words[1]))
-			admin_error(o, "42601", "unknown SHOW command; try SHOW HELP");
-		return;
-	}
-	if (!c->admin_can_control) {
-		admin_error(o, "42501", "admin console command not allowed for a stats user");
-		return;
-	}
+	pktbuf_command_complete(&o->pb, tag);
+}
+
+static void unknown_db(admin_out_t *o, const char *db)
+{
+	char msg[200];
+	snprintf(msg, sizeof(msg), "no such database: %s", db);
+	admin_error(o, "3D000", msg);
+}
+
+/* Runs a control command. Returns the wait it leaves pending (the command
+ * completes later, from admin_tick). */
+static admin_wait_t run_control(client_t *c, admin_out_t *o, int n, char up[ADMIN_WORDS][128],
+				char orig[ADMIN_WORDS][128], char *wait_db, size_t wait_db_len)
+{
 	runtime_t *rt = rt_of(c);
-	if (strcmp(words[0], "PAUSE") == 0) {
-		atomic_store(&rt->paused, true);
-		pktbuf_command_complete(&o->pb, "PAUSE");
-	} else if (strcmp(words[0], "RESUME") == 0) {
-		/* Waiting clients are served on the next janitor tick. */
-		atomic_store(&rt->paused, false);
-		pktbuf_command_complete(&o->pb, "RESUME");
-	} else if (strcmp(words[0], "RELOAD") == 0) {
+	const char *db = n >= 2 ? orig[1] : NULL;
+	const char *cmd = up[0];
+	if (strcmp(cmd, "PAUSE") == 0 || strcmp(cmd, "RESUME") == 0) {
+		bool pause = cmd[0] == 'P';
+		if (!control_pause(rt, db, pause)) {
+			unknown_db(o, db);
+			return WAIT_NONE;
+		}
+		if (!pause) {
+			complete(o, "RESUME");
+			return WAIT_NONE;
+		}
+		snprintf(wait_db, wait_db_len, "%s", db ? db : "");
+		return WAIT_PAUSE;
+	}
+	if (strcmp(cmd, "RECONNECT") == 0) {
+		if (!control_reconnect(rt, db))
+			unknown_db(o, db);
+		else
+			complete(o, "RECONNECT");
+		return WAIT_NONE;
+	}
+	if (strcmp(cmd, "WAIT_CLOSE") == 0) {
+		if (!control_db_known(rt, db)) {
+			unknown_db(o, db);
+			return WAIT_NONE;
+		}
+		snprintf(wait_db, wait_db_len, "%s", db ? db : "");
+		return WAIT_CLOSE;
+	}
+	if (strcmp(cmd, "KILL") == 0) {
+		if (!control_kill(rt, db))
+			unknown_db(o, db);
+		else
+			complete(o, "KILL");
+	} else if (strcmp(cmd, "KILL_CLIENT") == 0) {
+		if (!db || !control_kill_client(rt, strtoull(db, NULL, 10)))
+			admin_error(o, "42704", "no such client; the id is the one SHOW CLIENTS shows");
+		else
+			complete(o, "KILL_CLIENT");
+	} else if (strcmp(cmd, "DISABLE") == 0 || strcmp(cmd, "ENABLE") == 0) {
+		if (!db)
+			admin_error(o, "42601", "DISABLE and ENABLE need a database name");
+		else if (!control_disable(rt, db, cmd[0] == 'D'))
+			unknown_db(o, db);
+		else
+			complete(o, cmd[0] == 'D' ? "DISABLE" : "ENABLE");
+	} else if (strcmp(cmd, "SET") == 0) {
+		char err[256];
+		if (n < 3)
+			admin_error(o, "42601", "usage: SET key = value");
+		else if (!control_set(rt, orig[1], orig[2], err, sizeof(err)))
+			admin_error(o, "22023", err);
+		else
+			complete(o, "SET");
+	} else if (strcmp(cmd, "RELOAD") == 0) {
 		kill(getpid(), SIGHUP);
-		pktbuf_command_complete(&o->pb, "RELOAD");
-	} else if (strcmp(words[0], "SHUTDOWN") == 0) {
-		kill(getpid(), n >= 2 && strcmp(words[1], "WAIT_FOR_CLIENTS") == 0 ? SIGTERM : SIGINT);
-		pktbuf_command_complete(&o->pb, "SHUTDOWN");
+		complete(o, "RELOAD");
+	} else if (strcmp(cmd, "SHUTDOWN") == 0) {
+		/* WAIT_FOR_CLIENTS / WAIT_FOR_SERVERS drain like SIGTERM; plain
+		 * SHUTDOWN stops at once. */
+		kill(getpid(), n >= 2 ? SIGTERM : SIGINT);
+		complete(o, "SHUTDOWN");
 	} else {
 		admin_error(o, "42601", "unknown admin command; try SHOW HELP");
 	}
+	return WAIT_NONE;
+}
+
+static admin_wait_t run_command(client_t *c, admin_out_t *o, const char *sql, char *wait_db, size_t wait_db_len)
+{
+	char up[ADMIN_WORDS][128], orig[ADMIN_WORDS][128];
+	int n = split_words(sql, up, orig);
+	if (n == 0) {
+		pktbuf_begin(&o->pb, BE_EMPTY_QUERY);
+		pktbuf_end(&o->pb);
+		return WAIT_NONE;
+	}
+	if ((strcmp(up[0], "SHOW") == 0 || strcmp(up[0], "SELECT") == 0) && n >= 2) {
+		if (!run_show(c, o, up[1]))
+			admin_error(o, "42601", "unknown SHOW command; try SHOW HELP");
+		return WAIT_NONE;
+	}
+	if (!c->admin_can_control) {
+		admin_error(o, "42501", "admin console command not allowed for a stats user");
+		return WAIT_NONE;
+	}
+	return run_control(c, o, n, up, orig, wait_db, wait_db_len);
 }
 
 /* Extended protocol state: the console has one unnamed statement and one
@@ -589,6 +674,8 @@ typedef struct admin_session {
 	size_t result_pos;     /* bytes of result already sent */
 	bool have_result;
 	bool failed;           /* error in this extended sequence: skip to Sync */
+	admin_wait_t wait;     /* a PAUSE / WAIT_CLOSE still in progress */
+	char wait_db[128];     /* its database ("" = all) */
 } admin_session_t;
 
 void admin_session_free(admin_session_t *a)
@@ -634,7 +721,10 @@ static void build_result(client_t *c, admin_session_t *a)
 		return;
 	admin_out_t o = { .rows = 0 };
 	pktbuf_init_growable(&o.pb, 4096);
-	run_command(c, &o, a->sql ? a->sql : "");
+	/* Over the extended protocol a PAUSE answers at once (it still holds
+	 * new transactions); the wait for running ones is simple-protocol only. */
+	if (run_command(c, &o, a->sql ? a->sql : "", a->wait_db, sizeof(a->wait_db)) != WAIT_NONE)
+		complete(&o, "PAUSE");
 	a->result = o.pb;
 	a->have_result = true;
 	a->result_pos = 0;
@@ -749,9 +839,33 @@ void admin_message(client_t *c, uint8_t type, const uint8_t *body, size_t len)
 		client_fail_request(c, "08P01", "invalid query message", true);
 		return;
 	}
+	admin_session_t *a = session_of(c);
 	admin_out_t o = { .rows = 0 };
 	pktbuf_init_growable(&o.pb, 4096);
-	run_command(c, &o, (const char *)body);
+	a->wait = run_command(c, &o, (const char *)body, a->wait_db, sizeof(a->wait_db));
+	if (a->wait != WAIT_NONE) {
+		/* The answer comes from admin_tick once the wait is over. */
+		pktbuf_free(&o.pb);
+		admin_tick(c);
+		return;
+	}
+	admin_send(c, &o);
+}
+
+void admin_tick(client_t *c)
+{
+	admin_session_t *a = c->admin;
+	if (!a || a->wait == WAIT_NONE)
+		return;
+	runtime_t *rt = rt_of(c);
+	const char *db = a->wait_db[0] ? a->wait_db : NULL;
+	bool done = a->wait == WAIT_PAUSE ? control_pause_done(rt, db) : control_reconnect_done(rt, db);
+	if (!done)
+		return;
+	admin_out_t o = { .rows = 0 };
+	pktbuf_init_growable(&o.pb, 64);
+	complete(&o, a->wait == WAIT_PAUSE ? "PAUSE" : "WAIT_CLOSE");
+	a->wait = WAIT_NONE;
 	admin_send(c, &o);
 }
 

@@ -633,13 +633,18 @@ static void login_complete(client_t *c)
 	}
 	const char *sqlstate = "08P01";
 	char msg[160];
+	if (rt->ndisabled && runtime_db_disabled(rt, c->dbname)) {
+		snprintf(msg, sizeof(msg), "database \"%s\" is disabled (admin console DISABLE)", c->dbname);
+		fatal(c, "57P03", msg);
+		return;
+	}
 	c->pool = pool_get(rt, cfg, c->dbname, c->user, &sqlstate, msg, sizeof(msg));
 	if (!c->pool) {
 		fatal(c, sqlstate, msg);
 		return;
 	}
 	if (c->pool->disabled) {
-		fatal(c, "57P03", "database is disabled");
+		fatal(c, "3D000", "database was removed from the configuration");
 		return;
 	}
 	cancel_register(rt->cancels, c);
@@ -1090,6 +1095,10 @@ static void client_tick_one(client_t *c, const config_t *cfg, usec_t now)
 		return;
 	case CL_LOGIN_SYNC:
 	case CL_READY:
+		if (c->is_admin) {
+			admin_tick(c);
+			return;
+		}
 		if (c->waiting && cfg->query_wait_timeout > 0 && now - c->wait_start > cfg->query_wait_timeout &&
 		    pool_cancel_wait(c->pool, c)) {
 			pool_stats(c->pool, c->link.worker->id)->c.wait_timeout_count++;

@@ -654,3 +654,45 @@ void pool_apply_config(pool_t *p, const config_t *cfg)
 	p->max_db_connections = config_db_max_connections(cfg, db);
 	pool_unlock(p);
 }
+
+void pool_for_each(runtime_t *rt, const char *db, void (*fn)(pool_t *p, void *arg), void *arg)
+{
+	pthread_mutex_lock(&rt->pools_lock);
+	list_node_t *n;
+	list_for_each(n, &rt->pools) {
+		pool_t *p = list_entry(n, pool_t, rt_node);
+		if (!db || strcmp(p->dbname, db) == 0)
+			fn(p, arg);
+	}
+	pthread_mutex_unlock(&rt->pools_lock);
+}
+
+int pool_busy_servers(pool_t *p)
+{
+	pool_lock(p);
+	int n = p->n_active + p->n_busy;
+	pool_unlock(p);
+	return n;
+}
+
+static int count_old(const list_node_t *head, uint64_t generation)
+{
+	int n = 0;
+	const list_node_t *node;
+	list_for_each(node, head) {
+		if (list_entry(node, server_t, pool_node)->generation != generation)
+			n++;
+	}
+	return n;
+}
+
+int pool_old_servers(pool_t *p)
+{
+	pool_lock(p);
+	int n = count_old(&p->active, p->generation) + count_old(&p->login, p->generation) +
+		count_old(&p->busy, p->generation);
+	for (int i = 0; i < p->rt->nworkers; i++)
+		n += count_old(&p->idle[i], p->generation);
+	pool_unlock(p);
+	return n;
+}

@@ -57,6 +57,9 @@ void runtime_destroy(runtime_t *rt)
 	pool_free_all(rt);
 	free_counts(rt->db_counts);
 	free_counts(rt->user_counts);
+	for (int i = 0; i < rt->ndisabled; i++)
+		free(rt->disabled_dbs[i]);
+	free(rt->disabled_dbs);
 	cancel_map_free(rt->cancels);
 	for (int i = 0; i < rt->nretired; i++)
 		config_unref(rt->retired[i]);
@@ -103,4 +106,35 @@ conn_count_t *runtime_conn_count(conn_count_t **list, const char *name)
 uint64_t runtime_next_id(runtime_t *rt)
 {
 	return atomic_fetch_add(&rt->next_id, 1);
+}
+
+static int disabled_index(runtime_t *rt, const char *db)
+{
+	for (int i = 0; i < rt->ndisabled; i++) {
+		if (strcmp(rt->disabled_dbs[i], db) == 0)
+			return i;
+	}
+	return -1;
+}
+
+void runtime_set_db_disabled(runtime_t *rt, const char *db, bool disabled)
+{
+	pthread_mutex_lock(&rt->pools_lock);
+	int i = disabled_index(rt, db);
+	if (disabled && i < 0) {
+		rt->disabled_dbs = xrealloc(rt->disabled_dbs, sizeof(char *) * (size_t)(rt->ndisabled + 1));
+		rt->disabled_dbs[rt->ndisabled++] = xstrdup(db);
+	} else if (!disabled && i >= 0) {
+		free(rt->disabled_dbs[i]);
+		rt->disabled_dbs[i] = rt->disabled_dbs[--rt->ndisabled];
+	}
+	pthread_mutex_unlock(&rt->pools_lock);
+}
+
+bool runtime_db_disabled(runtime_t *rt, const char *db)
+{
+	pthread_mutex_lock(&rt->pools_lock);
+	bool d = disabled_index(rt, db) >= 0;
+	pthread_mutex_unlock(&rt->pools_lock);
+	return d;
 }

@@ -1029,11 +1029,19 @@ static void server_tick_one(server_t *s, const config_t *cfg, usec_t now)
 			login_failed(s, "08006", "server connect timeout", false);
 		return;
 	case SV_IDLE: {
+		pool_t *p = s->pool;
 		bool idle_out = cfg->server_idle_timeout > 0 && now - s->last_used > cfg->server_idle_timeout;
 		bool too_old = cfg->server_lifetime > 0 && now - s->created > cfg->server_lifetime;
-		if ((idle_out || too_old || s->close_needed || s->generation != s->pool->generation) &&
-		    pool_take_idle(s->pool, s))
-			server_close(s, idle_out ? "server_idle_timeout" : "server_lifetime");
+		/* PAUSE empties the pool of server connections (for a restart). */
+		bool paused = p->paused || atomic_load(&p->rt->paused);
+		if ((idle_out || too_old || paused || s->close_needed || s->generation != p->generation) &&
+		    pool_take_idle(p, s)) {
+			server_close(s, paused ? "pool paused" : idle_out ? "server_idle_timeout" : "server_lifetime");
+			return;
+		}
+		/* Clients queued while the pool was paused: serve them now. */
+		if (p->n_waiting > 0 && !paused && pool_take_idle(p, s))
+			(void)server_reset_step(s);
 		return;
 	}
 	default:
