@@ -50,6 +50,8 @@ typedef struct server {
 	int internal_rfq;          /* pgtide's own queries not answered yet (they come first) */
 	char tx_status;            /* from the last ReadyForQuery */
 	bool in_copy_in;           /* server is waiting for CopyData */
+	bool copy_ignores_sync;    /* in COPY FROM STDIN until the client's CopyDone/Fail */
+	int syncs_since_command;   /* Syncs forwarded since the last Query/Execute */
 	bool close_needed;
 	bool login_sync;           /* the internal query is a login-time parameter sync */
 	bool reset_sent;           /* server_reset_query already sent for this reset */
@@ -57,6 +59,7 @@ typedef struct server {
 	uint32_t fwd_remaining;    /* bytes of a server message still to relay raw */
 	uint32_t skip_remaining;   /* bytes of a server message still to drop */
 	int cancel_pending;        /* cancels in flight (pool lock) */
+	uint32_t times_linked;     /* clients served (server_lifetime = 0) */
 	bool free_deferred;        /* closed while a cancel was in flight (pool lock) */
 
 	usec_t connect_wall;       /* for SHOW SERVERS */

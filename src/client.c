@@ -699,8 +699,11 @@ void client_server_assigned(client_t *c, server_t *s)
 {
 	count_assignment(c);
 	server_link_client(s, c);
-	if (c->state == CL_READY)
+	/* Reading may have stopped on a full buffer while c waited. */
+	if (c->state == CL_READY) {
+		link_resume_read(&c->link);
 		client_relay(c);
+	}
 	server_flush(s);
 }
 
@@ -925,7 +928,21 @@ static void client_relay(client_t *c)
 		link_pause_read(&c->link);
 }
 
+static void client_process_once(client_t *c);
+
+/* Runs the state machine until it stops changing state: bytes that arrived
+ * together with a login message belong to the next state. */
 static void client_process(client_t *c)
+{
+	client_state_t before;
+	do {
+		before = c->state;
+		client_process_once(c);
+	} while (c->state != before && c->state != CL_CLOSING && c->state != CL_READY && c->link.in &&
+		 iobuf_len(c->link.in) > 0);
+}
+
+static void client_process_once(client_t *c)
 {
 	switch (c->state) {
 	case CL_STARTUP:

@@ -161,8 +161,10 @@ bool param_append_set(char *buf, size_t cap, size_t *len, const char *name, cons
 		ok = ok && append(buf, cap, len, p, 1);
 	}
 	ok = ok && append(buf, cap, len, "';", 2);
-	if (!ok)
+	if (!ok) {
 		*len = start;
+		buf[start] = '\0';
+	}
 	return ok;
 }
 
@@ -173,7 +175,9 @@ bool param_append_reset(char *buf, size_t cap, size_t *len, const char *name)
 	size_t start = *len;
 	bool ok = append(buf, cap, len, "RESET ", 6) && append(buf, cap, len, name, strlen(name)) &&
 		  append(buf, cap, len, ";", 1);
-	if (!ok)
+	if (!ok) {
 		*len = start;
+		buf[start] = '\0';
+	}
 	return ok;
 }

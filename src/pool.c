@@ -247,12 +247,15 @@ static server_t *take_idle(pool_t *p, int worker_id, int nworkers, bool *local)
 static bool assign(pool_t *p, server_t *s, client_t *c)
 {
 	unlist(p, s);
+	s->times_linked++;
 	s->client = c;
-	c->server = s;
 	if (s->link.worker == c->link.worker) {
+		c->server = s;
 		enlist(p, s, SV_ACTIVE);
 		return true;
 	}
+	/* c->server is set by c's own worker when the server arrives
+	 * (pool_move_done): until then c's thread must not see it. */
 	enlist(p, s, SV_MOVING);
 	c->server_incoming = true;
 	c->inflight++;
@@ -300,7 +303,10 @@ static bool server_expired(const pool_t *p, const server_t *s, usec_t now)
 	const config_t *cfg = runtime_cfg(p->rt);
 	if (s->close_needed || s->generation != p->generation)
 		return true;
-	return cfg->server_lifetime > 0 && now - s->created >= cfg->server_lifetime;
+	/* server_lifetime = 0: each connection serves one client, then goes. */
+	if (cfg->server_lifetime == 0)
+		return s->times_linked > 0;
+	return now - s->created >= cfg->server_lifetime;
 }
 
 release_t pool_release(pool_t *p, server_t *s, client_t **client, usec_t now)

@@ -611,6 +611,9 @@ static void client_bound_message(server_t *s, uint8_t type, const uint8_t *body,
 		note_param(s, body, blen);
 	} else if (type == BE_COPY_IN || type == BE_COPY_BOTH) {
 		s->in_copy_in = true;
+		s->copy_ignores_sync = true;
+		s->expected_rfq -= MIN(s->expected_rfq, s->syncs_since_command);
+		s->syncs_since_command = 0;
 	}
 	pool_stats(s->pool, s->link.worker->id)->c.bytes_sent += total;
 	s->fwd_remaining = total;
@@ -974,12 +977,12 @@ void server_unlink(server_t *s, bool client_gone)
 	st->c.server_busy_time += (uint64_t)(clock_mono_usec() - s->linked_at);
 	pool_server_orphaned(s->pool, s);
 	(void)client_gone;
-	if (!clean) {
+	/* Busy, or inside an extended-protocol sequence with no Sync yet: a
+	 * Sync would commit what the client never confirmed, and a ROLLBACK
+	 * query is ignored if the server is skipping to Sync after an error.
+	 * Closing is the only answer that is right in every state. */
+	if (!clean || open_extended) {
 		server_close(s, "client disconnected while server was busy");
-		return;
-	}
-	if (open_extended) {
-		send_internal(s, FE_SYNC, NULL);
 		return;
 	}
 	(void)server_reset_step(s);
@@ -995,14 +998,38 @@ void server_login_sync_fn(worker_t *w, void *a, void *b)
 	}
 }
 
+/* Counts the requests a ReadyForQuery will answer. PostgreSQL ignores Sync
+ * while it is in COPY FROM STDIN mode, so Syncs sent between the command
+ * that started a COPY and the client's CopyDone/CopyFail do not count
+ * (those sent before the CopyInResponse arrived are taken back when it
+ * does: see client_bound_message). */
 void server_forwarded(server_t *s, uint8_t type, uint32_t bytes)
 {
 	pool_stats(s->pool, s->link.worker->id)->c.bytes_received += bytes;
-	if (type == FE_QUERY || type == FE_SYNC || type == FE_FUNCTION_CALL) {
-		if (s->expected_rfq == 0)
-			s->query_start = clock_mono_usec();
-		s->expected_rfq++;
+	switch (type) {
+	case FE_SYNC:
+		if (s->copy_ignores_sync)
+			return;
+		s->syncs_since_command++;
+		break;
+	case FE_QUERY:
+	case FE_EXECUTE:
+		s->syncs_since_command = 0;
+		if (type == FE_EXECUTE)
+			return;
+		break;
+	case FE_FUNCTION_CALL:
+		break;
+	case FE_COPY_DONE:
+	case FE_COPY_FAIL:
+		s->copy_ignores_sync = false;
+		return;
+	default:
+		return;
 	}
+	if (s->expected_rfq == 0)
+		s->query_start = clock_mono_usec();
+	s->expected_rfq++;
 }
 
 bool server_flush(server_t *s)
