@@ -57,6 +57,30 @@ static int tcp_socket(const struct addrinfo *ai, int backlog, char *err, size_t 
 	return fd;
 }
 
+/* Our workers share the port through SO_REUSEPORT, which would also let us
+ * silently join another process's listener on it. A plain bind first tells
+ * whether anybody else is there. */
+static bool port_is_free(const struct addrinfo *ai, char *err, size_t errlen)
+{
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return true;
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	bool free_port = bind(fd, ai->ai_addr, ai->ai_addrlen) == 0;
+	int saved = errno;
+	close(fd);
+	if (!free_port) {
+		char host[NI_MAXHOST] = "?", port[NI_MAXSERV] = "?";
+		getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), port, sizeof(port),
+			    NI_NUMERICHOST | NI_NUMERICSERV);
+		snprintf(err, errlen, "could not listen on %s:%s: %s", host, port, strerror(saved));
+	}
+	return free_port;
+}
+
 static bool listen_tcp(runtime_t *rt, const char *addr, int port, int backlog, char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE },
@@ -71,6 +95,7 @@ static bool listen_tcp(runtime_t *rt, const char *addr, int port, int backlog, c
 	}
 	bool ok = true;
 	for (struct addrinfo *ai = res; ai && ok; ai = ai->ai_next) {
+		ok = port_is_free(ai, err, errlen);
 		for (int i = 0; i < rt->nworkers && ok; i++) {
 			int fd = tcp_socket(ai, backlog, err, errlen);
 			ok = fd >= 0 && add_listener(&rt->workers[i], fd, err, errlen);
