@@ -102,6 +102,8 @@ typedef struct config {
 	char *pidfile;
 	int log_format;
 	bool tcp_keepalive;
+	char *metrics_addr;
+	int metrics_port;
 	char *ignore_startup_parameters;
 
 	db_config_t *dbs;

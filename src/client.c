@@ -246,8 +246,11 @@ static bool parse_options(client_t *c, const char *options)
 
 static bool take_startup_params(client_t *c, const startup_t *st)
 {
+	const char *ignored = cfg_of(c)->ignore_startup_parameters;
 	for (int i = 0; i < st->nparams; i++) {
 		const char *name = st->params[i].name, *value = st->params[i].value;
+		if (ignored && config_list_contains(ignored, name))
+			continue;
 		if (strcmp(name, "replication") == 0) {
 			fatal(c, "0A000", "replication connections are not supported by pgtide");
 			return false;

@@ -1067,8 +1067,16 @@ static void server_tick_one(server_t *s, const config_t *cfg, usec_t now)
 			return;
 		}
 		/* Clients queued while the pool was paused: serve them now. */
-		if (p->n_waiting > 0 && !paused && pool_take_idle(p, s))
+		if (p->n_waiting > 0 && !paused && pool_take_idle(p, s)) {
 			(void)server_reset_step(s);
+			return;
+		}
+		/* Prove a long-idle server still works (SHOW POOLS: sv_tested). */
+		const char *check = cfg->server_check_query;
+		if (check && *check && now - s->last_used > cfg->server_check_delay && pool_take_idle(p, s)) {
+			s->last_used = now;
+			send_internal(s, FE_QUERY, check);
+		}
 		return;
 	}
 	default:

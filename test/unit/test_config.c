@@ -119,7 +119,9 @@ static void test_defaults_match_table(void **state)
 	assert_int_equal(cfg->server_connect_timeout, 15 * USEC_PER_SEC);
 	assert_string_equal(cfg->server_reset_query, "DISCARD ALL");
 	assert_false(cfg->server_reset_query_always);
-	assert_string_equal(cfg->server_check_query, "select 1");
+	assert_null(cfg->server_check_query);
+	assert_string_equal(cfg->metrics_addr, "127.0.0.1");
+	assert_int_equal(cfg->metrics_port, 0);
 	assert_int_equal(cfg->query_wait_timeout, 120 * USEC_PER_SEC);
 	assert_int_equal(cfg->client_idle_timeout, 0);
 	assert_int_equal(cfg->cancel_wait_timeout, 10 * USEC_PER_SEC);
@@ -190,7 +192,7 @@ static void test_table_is_sane(void **state)
 {
 	size_t n = config_setting_count();
 
-	assert_int_equal(n, 44);
+	assert_int_equal(n, 46);
 	assert_null(config_setting_at(n));
 	for (size_t i = 0; i < n; i++) {
 		const config_setting_t *s = config_setting_at(i);
@@ -269,6 +271,8 @@ static const char full_ini[] =
 	"pidfile = /run/pgtide.pid\n"
 	"log_format = JSON\n"
 	"tcp_keepalive = off\n"
+	"metrics_addr = 0.0.0.0\n"
+	"metrics_port = 9127\n"
 	"ignore_startup_parameters = extra_float_digits\n"
 	"\n"
 	"[databases]\n"
@@ -326,6 +330,8 @@ static void test_full_file(void **state)
 	assert_int_equal(cfg->log_format, LOG_FORMAT_JSON);
 	assert_false(cfg->tcp_keepalive);
 	assert_string_equal(cfg->ignore_startup_parameters, "extra_float_digits");
+	assert_string_equal(cfg->metrics_addr, "0.0.0.0");
+	assert_int_equal(cfg->metrics_port, 9127);
 
 	/* Every setting really differs from its default. */
 	for (size_t i = 0; i < config_setting_count(); i++) {
