@@ -87,6 +87,11 @@ typedef struct pool {
 	stats_slot_t *stats;      /* [rt->nworkers], each written by its worker */
 	stats_counters_t period_prev, period_avg;  /* for SHOW STATS averages */
 	hist_t period_wait_prev, period_xact_prev, period_wait, period_xact;
+	/* Utilization: server-busy time integrated by the janitor's sampling
+	 * (n_active + n_busy each tick), so a long transaction counts in every
+	 * period it spans, not at its end. */
+	uint64_t busy_usec;
+	usec_t busy_sampled_at;
 	uint64_t period_busy_prev;
 	double utilization;
 	usec_t period_start;
@@ -160,7 +165,7 @@ struct client *pool_pop_waiter(pool_t *p);
 
 void pool_client_joined(pool_t *p, struct client *c);
 /* Returns true when the client can be freed now (no in-flight references). */
-bool pool_client_left(pool_t *p, struct client *c);
+bool pool_client_left(pool_t *p, struct client *c, bool *was_waiting);
 
 /* Welcome parameters after the first server login. */
 void pool_set_welcome(pool_t *p, const char *blob, uint32_t len);
@@ -174,6 +179,8 @@ static inline stats_slot_t *pool_stats(pool_t *p, int worker_id)
 {
 	return &p->stats[worker_id];
 }
+/* Janitor: integrates busy server time for utilization. */
+void pool_sample_busy(pool_t *p, usec_t now);
 /* Ends a stats period: averages and period histograms for SHOW STATS. */
 void pool_stats_period(pool_t *p, usec_t now);
 void pool_log_stats(pool_t *p);

@@ -28,7 +28,8 @@
 	X(wait_timeout_count) \
 	X(wait_abandoned_count) \
 	X(wait_canceled_count) \
-	X(server_busy_time) \
+	X(wait_killed_count) \
+	X(wait_failed_count) \
 	X(login_failures) \
 	X(server_errors)
 

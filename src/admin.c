@@ -81,37 +81,95 @@ static const char *mode_name(int mode)
 
 /* ---- SHOW POOLS ---- */
 
+/* pgtide's columns after PgBouncer's: wait and transaction time percentiles
+ * over the last stats period and since start (µs), utilization over the
+ * last period (0..1), and waits that ended without a server, by cause. */
+static const char *const pool_cols[] = {
+	"database", "user", "cl_active:i", "cl_waiting:i", "cl_active_cancel_req:i",
+	"cl_waiting_cancel_req:i", "sv_active:i", "sv_active_cancel:i", "sv_being_canceled:i",
+	"sv_idle:i", "sv_used:i", "sv_tested:i", "sv_login:i", "maxwait:i", "maxwait_us:i",
+	"pool_mode", "load_balance_hosts",
+	"wait_p50_us:l", "wait_p95_us:l", "wait_p99_us:l", "wait_max_us:l",
+	"xact_p50_us:l", "xact_p95_us:l", "xact_p99_us:l", "xact_max_us:l",
+	"total_wait_p50_us:l", "total_wait_p95_us:l", "total_wait_p99_us:l", "total_wait_max_us:l",
+	"total_xact_p50_us:l", "total_xact_p95_us:l", "total_xact_p99_us:l", "total_xact_max_us:l",
+	"utilization:n", "wait_timeouts:l", "wait_abandoned:l", "wait_canceled:l", "wait_killed:l",
+	"wait_failed:l",
+};
+
+static int put_quantiles(fmt_ring_t *f, const char **vals, int nv, const hist_t *h)
+{
+	vals[nv++] = fmt_u64(f, hist_quantile(h, 0.50));
+	vals[nv++] = fmt_u64(f, hist_quantile(h, 0.95));
+	vals[nv++] = fmt_u64(f, hist_quantile(h, 0.99));
+	vals[nv++] = fmt_u64(f, h->max);
+	return nv;
+}
+
+static void pool_row(admin_out_t *o, pool_t *p, usec_t now)
+{
+	/* Histograms are a few KB: off the stack, console answers are rare. */
+	hist_t *h = xmalloc(2 * sizeof(hist_t));
+	hist_t *wait = &h[0], *xact = &h[1];
+	fmt_ring_t f = { .next = 0 };
+	stats_counters_t t;
+	pool_stats_total(p, &t, wait, xact);
+	pool_lock(p);
+	usec_t maxwait = 0;
+	if (!list_empty(&p->waiters))
+		maxwait = now - list_entry(list_first(&p->waiters), client_t, wait_node)->wait_start;
+	int tested = 0, being_canceled = 0;
+	list_node_t *n;
+	list_for_each(n, &p->busy) {
+		server_state_t st = list_entry(n, server_t, pool_node)->state;
+		tested += st == SV_RESETTING;
+		being_canceled += st == SV_CANCEL_WAIT;
+	}
+	const char *vals[ARRAY_SIZE(pool_cols)];
+	int nv = 0;
+	vals[nv++] = p->dbname;
+	vals[nv++] = p->user;
+	vals[nv++] = fmt_i64(&f, p->n_clients - p->n_waiting);
+	vals[nv++] = fmt_i64(&f, p->n_waiting);
+	vals[nv++] = "0";
+	vals[nv++] = "0";
+	vals[nv++] = fmt_i64(&f, p->n_active);
+	vals[nv++] = "0";
+	vals[nv++] = fmt_i64(&f, being_canceled);
+	vals[nv++] = fmt_i64(&f, p->n_idle);
+	vals[nv++] = "0";
+	vals[nv++] = fmt_i64(&f, tested);
+	vals[nv++] = fmt_i64(&f, p->n_login);
+	vals[nv++] = fmt_i64(&f, maxwait / USEC_PER_SEC);
+	vals[nv++] = fmt_i64(&f, maxwait % USEC_PER_SEC);
+	vals[nv++] = mode_name(p->pool_mode);
+	vals[nv++] = NULL;
+	nv = put_quantiles(&f, vals, nv, &p->period_wait);
+	nv = put_quantiles(&f, vals, nv, &p->period_xact);
+	char util[32];
+	snprintf(util, sizeof(util), "%.3f", p->utilization);
+	pool_unlock(p);
+	nv = put_quantiles(&f, vals, nv, wait);
+	nv = put_quantiles(&f, vals, nv, xact);
+	free(h);
+	vals[nv++] = util;
+	vals[nv++] = fmt_u64(&f, t.wait_timeout_count);
+	vals[nv++] = fmt_u64(&f, t.wait_abandoned_count);
+	vals[nv++] = fmt_u64(&f, t.wait_canceled_count);
+	vals[nv++] = fmt_u64(&f, t.wait_killed_count);
+	vals[nv++] = fmt_u64(&f, t.wait_failed_count);
+	out_row(o, vals, nv);
+}
+
 static void show_pools(client_t *c, admin_out_t *o)
 {
-	static const char *const cols[] = {
-		"database", "user", "cl_active:i", "cl_waiting:i", "cl_active_cancel_req:i",
-		"cl_waiting_cancel_req:i", "sv_active:i", "sv_active_cancel:i", "sv_being_canceled:i",
-		"sv_idle:i", "sv_used:i", "sv_tested:i", "sv_login:i", "maxwait:i", "maxwait_us:i",
-		"pool_mode", "load_balance_hosts",
-	};
 	runtime_t *rt = rt_of(c);
 	usec_t now = clock_mono_usec();
-	out_header(o, cols, ARRAY_SIZE(cols));
+	out_header(o, pool_cols, ARRAY_SIZE(pool_cols));
 	pthread_mutex_lock(&rt->pools_lock);
 	list_node_t *n;
-	list_for_each(n, &rt->pools) {
-		pool_t *p = list_entry(n, pool_t, rt_node);
-		fmt_ring_t f = { .next = 0 };
-		pool_lock(p);
-		usec_t maxwait = 0;
-		if (!list_empty(&p->waiters))
-			maxwait = now - list_entry(list_first(&p->waiters), client_t, wait_node)->wait_start;
-		int cl_active = p->n_clients - p->n_waiting;
-		const char *vals[] = {
-			p->dbname, p->user, fmt_i64(&f, cl_active), fmt_i64(&f, p->n_waiting), "0", "0",
-			fmt_i64(&f, p->n_active), "0", fmt_i64(&f, p->n_cancel_pending), fmt_i64(&f, p->n_idle),
-			"0", fmt_i64(&f, p->n_busy - p->n_cancel_pending > 0 ? p->n_busy - p->n_cancel_pending : 0),
-			fmt_i64(&f, p->n_login), fmt_i64(&f, maxwait / USEC_PER_SEC),
-			fmt_i64(&f, maxwait % USEC_PER_SEC), mode_name(p->pool_mode), NULL,
-		};
-		pool_unlock(p);
-		out_row(o, vals, ARRAY_SIZE(vals));
-	}
+	list_for_each(n, &rt->pools)
+		pool_row(o, list_entry(n, pool_t, rt_node), now);
 	pthread_mutex_unlock(&rt->pools_lock);
 	out_complete(o, "SHOW");
 }
@@ -156,61 +214,110 @@ static int collect_db_stats(runtime_t *rt, db_stats_t **out)
 	return n;
 }
 
-static void show_stats(client_t *c, admin_out_t *o, bool totals, bool averages, bool prefixed)
+/* Column lists exactly as PgBouncer sends them (docs/pgbouncer-compat.md),
+ * then pgtide's: waits that ended without a server, by cause. */
+static const char *const stats_cols[] = {
+	"database", "total_server_assignment_count:l", "total_xact_count:l", "total_query_count:l",
+	"total_received:l", "total_sent:l", "total_xact_time:l", "total_query_time:l", "total_wait_time:l",
+	"total_client_parse_count:l", "total_server_parse_count:l", "total_bind_count:l",
+	"total_client_login_count:l", "avg_server_assignment_count:l", "avg_xact_count:l", "avg_query_count:l",
+	"avg_recv:l", "avg_sent:l", "avg_xact_time:l", "avg_query_time:l", "avg_wait_time:l",
+	"avg_client_parse_count:l", "avg_server_parse_count:l", "avg_bind_count:l", "avg_client_login_count:l",
+	"total_wait_timeout_count:l", "total_wait_abandoned_count:l", "total_wait_canceled_count:l",
+	"total_wait_killed_count:l", "total_wait_failed_count:l",
+};
+static const char *const stats_totals_cols[] = {
+	"database", "server_assignment_count:l", "xact_count:l", "query_count:l", "bytes_received:l",
+	"bytes_sent:l", "xact_time:l", "query_time:l", "wait_time:l", "client_parse_count:l",
+	"server_parse_count:l", "bind_count:l", "client_login_count:l",
+	"wait_timeout_count:l", "wait_abandoned_count:l", "wait_canceled_count:l", "wait_killed_count:l",
+	"wait_failed_count:l",
+};
+static const char *const stats_averages_cols[] = {
+	"database", "server_assignment_count:l", "xact_count:l", "query_count:l", "bytes_received:l",
+	"bytes_sent:l", "xact_time:l", "query_time:l", "wait_time:l", "avg_client_parse_count:l",
+	"avg_server_parse_count:l", "avg_bind_count:l", "avg_client_login_count:l",
+};
+
+/* The 12 PgBouncer counters in wire order. */
+static int put_counters(fmt_ring_t *f, const char **vals, int nv, const stats_counters_t *s)
 {
-	static const char *const names[] = {
-		"server_assignment_count", "xact_count", "query_count", "received", "sent", "xact_time",
-		"query_time", "wait_time", "client_parse_count", "server_parse_count", "bind_count",
-		"client_login_count",
-	};
-	const char *cols[1 + 2 * ARRAY_SIZE(names)];
-	char colbuf[2 * ARRAY_SIZE(names)][64];
-	int nc = 0;
-	cols[nc++] = "database";
-	for (int pass = 0; pass < 2; pass++) {
-		if ((pass == 0 && !totals) || (pass == 1 && !averages))
-			continue;
-		for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
-			const char *nm = names[i];
-			/* STATS_TOTALS/AVERAGES name the byte columns bytes_*. */
-			if (!prefixed && (strcmp(nm, "received") == 0 || strcmp(nm, "sent") == 0)) {
-				snprintf(colbuf[nc - 1], 64, "bytes_%s:l", nm);
-			} else if (prefixed) {
-				const char *shown = nm;
-				if (pass == 1 && strcmp(nm, "received") == 0)
-					shown = "recv";
-				snprintf(colbuf[nc - 1], 64, "%s_%s:l", pass == 0 ? "total" : "avg", shown);
-			} else if (pass == 1 && i >= 8) {
-				snprintf(colbuf[nc - 1], 64, "avg_%s:l", nm);
-			} else {
-				snprintf(colbuf[nc - 1], 64, "%s:l", nm);
-			}
-			cols[nc] = colbuf[nc - 1];
-			nc++;
-		}
-	}
-	out_header(o, cols, nc);
+	uint64_t v[] = { s->server_assignment_count, s->xact_count, s->query_count, s->bytes_received,
+			 s->bytes_sent, s->xact_time, s->query_time, s->wait_time, s->client_parse_count,
+			 s->server_parse_count, s->bind_count, s->client_login_count };
+	for (size_t i = 0; i < ARRAY_SIZE(v); i++)
+		vals[nv++] = fmt_u64(f, v[i]);
+	return nv;
+}
+
+static int put_wait_causes(fmt_ring_t *f, const char **vals, int nv, const stats_counters_t *s)
+{
+	vals[nv++] = fmt_u64(f, s->wait_timeout_count);
+	vals[nv++] = fmt_u64(f, s->wait_abandoned_count);
+	vals[nv++] = fmt_u64(f, s->wait_canceled_count);
+	vals[nv++] = fmt_u64(f, s->wait_killed_count);
+	vals[nv++] = fmt_u64(f, s->wait_failed_count);
+	return nv;
+}
+
+typedef enum { STATS_BOTH, STATS_TOTALS, STATS_AVERAGES } stats_view_t;
+
+static void show_stats(client_t *c, admin_out_t *o, stats_view_t view)
+{
+	const char *const *cols = view == STATS_BOTH ? stats_cols : view == STATS_TOTALS ? stats_totals_cols
+											 : stats_averages_cols;
+	int ncols = view == STATS_BOTH ? (int)ARRAY_SIZE(stats_cols)
+		    : view == STATS_TOTALS ? (int)ARRAY_SIZE(stats_totals_cols)
+					   : (int)ARRAY_SIZE(stats_averages_cols);
+	out_header(o, cols, ncols);
 	db_stats_t *dbs;
 	int n = collect_db_stats(rt_of(c), &dbs);
 	for (int d = 0; d < n; d++) {
 		fmt_ring_t f = { .next = 0 };
-		const char *vals[1 + 2 * ARRAY_SIZE(names)];
+		const char *vals[ARRAY_SIZE(stats_cols)];
 		int nv = 0;
 		vals[nv++] = dbs[d].name;
-		for (int pass = 0; pass < 2; pass++) {
-			if ((pass == 0 && !totals) || (pass == 1 && !averages))
-				continue;
-			const stats_counters_t *s = pass == 0 ? &dbs[d].total : &dbs[d].avg;
-			uint64_t v[] = { s->server_assignment_count, s->xact_count, s->query_count, s->bytes_received,
-					 s->bytes_sent, s->xact_time, s->query_time, s->wait_time,
-					 s->client_parse_count, s->server_parse_count, s->bind_count,
-					 s->client_login_count };
-			for (size_t i = 0; i < ARRAY_SIZE(v); i++)
-				vals[nv++] = fmt_u64(&f, v[i]);
-		}
+		if (view != STATS_AVERAGES)
+			nv = put_counters(&f, vals, nv, &dbs[d].total);
+		if (view != STATS_TOTALS)
+			nv = put_counters(&f, vals, nv, &dbs[d].avg);
+		if (view != STATS_AVERAGES)
+			nv = put_wait_causes(&f, vals, nv, &dbs[d].total);
 		out_row(o, vals, nv);
 	}
 	free(dbs);
+	out_complete(o, "SHOW");
+}
+
+/* SHOW TOTALS: name/value rows over every database. */
+static void show_totals(client_t *c, admin_out_t *o)
+{
+	static const char *const names[] = {
+		"server_assignment_count", "xact_count", "query_count", "client_bytes", "server_bytes",
+		"xact_time", "query_time", "wait_time", "ps_client_parse_count", "ps_server_parse_count",
+		"ps_bind_count", "client_login_count",
+	};
+	static const char *const cols[] = { "name", "value:l" };
+	db_stats_t *dbs;
+	int n = collect_db_stats(rt_of(c), &dbs);
+	stats_counters_t total = { 0 }, avg = { 0 };
+	for (int d = 0; d < n; d++) {
+		stats_counters_add(&total, &dbs[d].total);
+		stats_counters_add(&avg, &dbs[d].avg);
+	}
+	free(dbs);
+	out_header(o, cols, 2);
+	for (int pass = 0; pass < 2; pass++) {
+		fmt_ring_t f = { .next = 0 };
+		const char *v[ARRAY_SIZE(names)];
+		put_counters(&f, v, 0, pass == 0 ? &total : &avg);
+		for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+			char name[64];
+			snprintf(name, sizeof(name), "%s_%s", pass == 0 ? "total" : "avg", names[i]);
+			const char *row[] = { name, v[i] };
+			out_row(o, row, 2);
+		}
+	}
 	out_complete(o, "SHOW");
 }
 
@@ -447,6 +554,108 @@ static void show_state(client_t *c, admin_out_t *o)
 	show_kv(o, kv, ARRAY_SIZE(kv));
 }
 
+/* SHOW USERS: every user of the auth_file and of a pool. */
+typedef struct user_row {
+	char name[PROTO_MAX_NAME_LEN + 1];
+	int clients;
+} user_row_t;
+
+static int user_index(user_row_t *rows, int n, const char *name)
+{
+	for (int i = 0; i < n; i++) {
+		if (strcmp(rows[i].name, name) == 0)
+			return i;
+	}
+	return -1;
+}
+
+static void show_users(client_t *c, admin_out_t *o)
+{
+	static const char *const cols[] = { "name", "pool_size:i", "reserve_pool_size:i", "pool_mode",
+					    "max_user_connections:i", "current_connections:i",
+					    "max_user_client_connections:i", "current_client_connections:i" };
+	runtime_t *rt = rt_of(c);
+	config_t *cfg = runtime_config(rt);
+	pthread_mutex_lock(&rt->pools_lock);
+	int cap = (int)cfg->nusers + rt->npools + 1, n = 0;
+	user_row_t *rows = xcalloc((size_t)cap, sizeof(*rows));
+	for (size_t i = 0; i < cfg->nusers; i++)
+		strlcpy_ok(rows[n++].name, cfg->users[i].name, sizeof(rows[0].name));
+	list_node_t *node;
+	list_for_each(node, &rt->pools) {
+		pool_t *p = list_entry(node, pool_t, rt_node);
+		int k = user_index(rows, n, p->user);
+		if (k < 0) {
+			k = n++;
+			strlcpy_ok(rows[k].name, p->user, sizeof(rows[0].name));
+		}
+		pool_lock(p);
+		rows[k].clients += p->n_clients;
+		pool_unlock(p);
+	}
+	out_header(o, cols, ARRAY_SIZE(cols));
+	for (int i = 0; i < n; i++) {
+		fmt_ring_t f = { .next = 0 };
+		int servers = 0;
+		for (conn_count_t *cc = rt->user_counts; cc; cc = cc->next) {
+			if (strcmp(cc->name, rows[i].name) == 0)
+				servers = atomic_load(&cc->count);
+		}
+		const char *vals[] = { rows[i].name, fmt_i64(&f, cfg->default_pool_size),
+				       fmt_i64(&f, cfg->reserve_pool_size), mode_name(cfg->pool_mode),
+				       fmt_i64(&f, cfg->max_user_connections), fmt_i64(&f, servers), "0",
+				       fmt_i64(&f, rows[i].clients) };
+		out_row(o, vals, ARRAY_SIZE(vals));
+	}
+	pthread_mutex_unlock(&rt->pools_lock);
+	free(rows);
+	config_unref(cfg);
+	out_complete(o, "SHOW");
+}
+
+/* SHOW MEM: pgtide's object sizes and the I/O buffer caches (read without
+ * the workers' cooperation: a count may be a moment old). */
+static void show_mem(client_t *c, admin_out_t *o)
+{
+	static const char *const cols[] = { "name", "size:i", "used:i", "free:i", "memtotal:l" };
+	runtime_t *rt = rt_of(c);
+	int64_t used = 0, nfree = 0;
+	for (int i = 0; i < rt->nworkers; i++) {
+		used += __atomic_load_n(&rt->workers[i].bufs.nused, __ATOMIC_RELAXED);
+		nfree += __atomic_load_n(&rt->workers[i].bufs.nfree, __ATOMIC_RELAXED);
+	}
+	int64_t clients = atomic_load(&rt->nclients);
+	int64_t servers = 0;
+	pthread_mutex_lock(&rt->pools_lock);
+	list_node_t *n;
+	list_for_each(n, &rt->pools) {
+		pool_t *p = list_entry(n, pool_t, rt_node);
+		pool_lock(p);
+		servers += p->n_idle + p->n_active + p->n_login + p->n_busy;
+		pool_unlock(p);
+	}
+	int64_t npools = rt->npools;
+	pthread_mutex_unlock(&rt->pools_lock);
+	struct {
+		const char *name;
+		int64_t size, used, nfree;
+	} rows[] = {
+		{ "iobuf", (int64_t)sizeof(iobuf_t), used, nfree },
+		{ "client", (int64_t)sizeof(client_t), clients, 0 },
+		{ "server", (int64_t)sizeof(server_t), servers, 0 },
+		{ "pool", (int64_t)sizeof(pool_t) + (int64_t)sizeof(stats_slot_t) * rt->nworkers, npools, 0 },
+	};
+	out_header(o, cols, ARRAY_SIZE(cols));
+	for (size_t i = 0; i < ARRAY_SIZE(rows); i++) {
+		fmt_ring_t f = { .next = 0 };
+		const char *vals[] = { rows[i].name, fmt_i64(&f, rows[i].size), fmt_i64(&f, rows[i].used),
+				       fmt_i64(&f, rows[i].nfree),
+				       fmt_i64(&f, rows[i].size * (rows[i].used + rows[i].nfree)) };
+		out_row(o, vals, ARRAY_SIZE(vals));
+	}
+	out_complete(o, "SHOW");
+}
+
 static void show_version(admin_out_t *o)
 {
 	static const char *const cols[] = { "version" };
@@ -468,7 +677,10 @@ static void show_help(admin_out_t *o)
 		      "Console usage\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n"
 		      "\tSHOW LISTS|MEM|STATE|DNS_HOSTS|DNS_ZONES\n"
 		      "\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n"
-		      "\tPAUSE [<db>]\n\tRESUME [<db>]\n\tRELOAD\n\tSHUTDOWN");
+		      "\tSET key = arg\n\tRELOAD\n\tPAUSE [<db>]\n\tRESUME [<db>]\n"
+		      "\tDISABLE <db>\n\tENABLE <db>\n\tRECONNECT [<db>]\n\tKILL [<db>]\n"
+		      "\tKILL_CLIENT <client_id>\n\tSHUTDOWN\n\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS\n"
+		      "\tWAIT_CLOSE [<db>]");
 	pktbuf_command_complete(&o->pb, "SHOW");
 }
 
@@ -512,20 +724,18 @@ static void admin_error(admin_out_t *o, const char *sqlstate, const char *msg)
 
 static bool run_show(client_t *c, admin_out_t *o, const char *what)
 {
-	static const char *const mem_cols[] = { "name", "size:i", "used:i", "free:i", "memtotal:i" };
 	static const char *const dns_hosts_cols[] = { "hostname", "ttl:l", "addrs" };
 	static const char *const dns_zones_cols[] = { "zonename", "serial:l", "count:i" };
-	static const char *const users_cols[] = { "name", "pool_size:i", "reserve_pool_size:i", "pool_mode",
-						  "max_user_connections:i", "current_connections:i",
-						  "max_user_client_connections:i", "current_client_connections:i" };
 	if (strcmp(what, "POOLS") == 0)
 		show_pools(c, o);
 	else if (strcmp(what, "STATS") == 0)
-		show_stats(c, o, true, true, true);
+		show_stats(c, o, STATS_BOTH);
 	else if (strcmp(what, "STATS_TOTALS") == 0)
-		show_stats(c, o, true, false, false);
+		show_stats(c, o, STATS_TOTALS);
 	else if (strcmp(what, "STATS_AVERAGES") == 0)
-		show_stats(c, o, false, true, false);
+		show_stats(c, o, STATS_AVERAGES);
+	else if (strcmp(what, "TOTALS") == 0)
+		show_totals(c, o);
 	else if (strcmp(what, "CLIENTS") == 0)
 		show_clients(c, o);
 	else if (strcmp(what, "SERVERS") == 0)
@@ -543,13 +753,13 @@ static bool run_show(client_t *c, admin_out_t *o, const char *what)
 	else if (strcmp(what, "HELP") == 0)
 		show_help(o);
 	else if (strcmp(what, "MEM") == 0)
-		show_empty(o, mem_cols, ARRAY_SIZE(mem_cols));
+		show_mem(c, o);
 	else if (strcmp(what, "DNS_HOSTS") == 0)
 		show_empty(o, dns_hosts_cols, ARRAY_SIZE(dns_hosts_cols));
 	else if (strcmp(what, "DNS_ZONES") == 0)
 		show_empty(o, dns_zones_cols, ARRAY_SIZE(dns_zones_cols));
 	else if (strcmp(what, "USERS") == 0)
-		show_empty(o, users_cols, ARRAY_SIZE(users_cols));
+		show_users(c, o);
 	else
 		return false;
 	return true;

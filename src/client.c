@@ -139,9 +139,14 @@ void client_close(client_t *c, const char *reason)
 		cancel_unregister(rt->cancels, c);
 	if (c->server)
 		server_unlink(c->server, true);
-	bool free_now = true;
-	if (c->pool)
-		free_now = pool_client_left(c->pool, c);
+	bool free_now = true, was_waiting = false;
+	if (c->pool) {
+		free_now = pool_client_left(c->pool, c, &was_waiting);
+		/* A wait that ended without a server is counted by its cause;
+		 * the other causes dequeue before closing. */
+		if (was_waiting)
+			pool_stats(c->pool, c->link.worker->id)->c.wait_abandoned_count++;
+	}
 	c->state = CL_CLOSING;
 	link_flush(&c->link);
 	link_close(&c->link);
@@ -1083,6 +1088,7 @@ void client_login_refused_fn(worker_t *w, void *a, void *b)
 	}
 	pool_t *p = c->pool;
 	char msg[300];
+	pool_stats(p, w->id)->c.wait_failed_count++;
 	pool_lock(p);
 	snprintf(msg, sizeof(msg), "server login failed: %s", p->last_login_error);
 	char sqlstate[6];

@@ -93,8 +93,11 @@ static void kill_on_worker(worker_t *w, void *a, void *b)
 	list_node_t *n, *tmp;
 	list_for_each_safe(n, tmp, &w->clients) {
 		client_t *c = list_entry(n, client_t, worker_node);
-		if (c->pool && (!db || strcmp(c->pool->dbname, db) == 0))
-			client_fail_request(c, "57P01", "admin console KILL: connection closed", true);
+		if (!c->pool || (db && strcmp(c->pool->dbname, db) != 0))
+			continue;
+		if (pool_cancel_wait(c->pool, c))
+			pool_stats(c->pool, w->id)->c.wait_killed_count++;
+		client_fail_request(c, "57P01", "admin console KILL: connection closed", true);
 	}
 	list_for_each_safe(n, tmp, &w->servers) {
 		server_t *s = list_entry(n, server_t, worker_node);

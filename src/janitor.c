@@ -19,6 +19,7 @@ static void maintain_pools(runtime_t *rt, usec_t now)
 	list_node_t *n;
 	list_for_each(n, &rt->pools) {
 		pool_t *p = list_entry(n, pool_t, rt_node);
+		pool_sample_busy(p, now);
 		worker_t *w = pool_wants_connect(p, now);
 		if (w)
 			worker_post(w, server_connect_fn, p, NULL);

@@ -45,7 +45,7 @@ static pool_t *pool_new(runtime_t *rt, const config_t *cfg, const db_config_t *d
 	list_init(&p->busy);
 	list_init(&p->waiters);
 	list_init(&p->clients);
-	p->period_start = clock_mono_usec();
+	p->period_start = p->busy_sampled_at = clock_mono_usec();
 	p->stats = aligned_alloc(64, sizeof(stats_slot_t) * (size_t)rt->nworkers);
 	memset(p->stats, 0, sizeof(stats_slot_t) * (size_t)rt->nworkers);
 	return p;
@@ -461,9 +461,10 @@ void pool_client_joined(pool_t *p, client_t *c)
 	pool_unlock(p);
 }
 
-bool pool_client_left(pool_t *p, client_t *c)
+bool pool_client_left(pool_t *p, client_t *c, bool *was_waiting)
 {
 	pool_lock(p);
+	*was_waiting = c->waiting;
 	dequeue(p, c);
 	if (list_linked(&c->pool_node)) {
 		list_del(&c->pool_node);
@@ -597,11 +598,20 @@ void pool_stats_period(pool_t *p, usec_t now)
 	hist_diff(&p->period_xact, &xact, &p->period_xact_prev);
 	p->period_wait_prev = wait;
 	p->period_xact_prev = xact;
-	uint64_t busy = total.server_busy_time - p->period_busy_prev;
-	p->period_busy_prev = total.server_busy_time;
+	uint64_t busy = p->busy_usec - p->period_busy_prev;
+	p->period_busy_prev = p->busy_usec;
 	p->utilization = span > 0 && p->pool_size > 0 ? (double)busy / ((double)span * p->pool_size) : 0.0;
 	p->period_prev = total;
 	p->period_start = now;
+	pool_unlock(p);
+}
+
+void pool_sample_busy(pool_t *p, usec_t now)
+{
+	pool_lock(p);
+	if (p->busy_sampled_at)
+		p->busy_usec += (uint64_t)(p->n_active + p->n_busy) * (uint64_t)(now - p->busy_sampled_at);
+	p->busy_sampled_at = now;
 	pool_unlock(p);
 }
 

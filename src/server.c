@@ -643,8 +643,6 @@ static void protocol_error(server_t *s, const char *why)
 static bool release_from_client(server_t *s)
 {
 	client_t *c = s->client;
-	stats_slot_t *st = pool_stats(s->pool, s->link.worker->id);
-	st->c.server_busy_time += (uint64_t)(clock_mono_usec() - s->linked_at);
 	client_flush(c);
 	bool mine = release_to_pool(s);
 	client_continue(c);
@@ -653,8 +651,6 @@ static bool release_from_client(server_t *s)
 
 void server_release_idle(server_t *s)
 {
-	stats_slot_t *st = pool_stats(s->pool, s->link.worker->id);
-	st->c.server_busy_time += (uint64_t)(clock_mono_usec() - s->linked_at);
 	(void)release_to_pool(s);
 }
 
@@ -973,8 +969,6 @@ void server_unlink(server_t *s, bool client_gone)
 	bool clean = s->expected_rfq == 0 && s->internal_rfq == 0 && !s->in_copy_in && s->fwd_remaining == 0 &&
 		     (!c || c->fwd_remaining == 0);
 	bool open_extended = c && c->pending_since_sync;
-	stats_slot_t *st = pool_stats(s->pool, s->link.worker->id);
-	st->c.server_busy_time += (uint64_t)(clock_mono_usec() - s->linked_at);
 	pool_server_orphaned(s->pool, s);
 	(void)client_gone;
 	/* Busy, or inside an extended-protocol sequence with no Sync yet: a

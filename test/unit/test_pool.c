@@ -671,7 +671,9 @@ static void test_cancel_wait(void **state)
 	assert_int_equal(acquire(f, c4, NULL, NULL), ACQ_WAIT);
 	check_counts(f, 0, 2, 0, 0, 1);
 	assert_int_equal(f->p->n_clients, 4);
-	assert_true(pool_client_left(f->p, c4));
+	bool was_waiting;
+	assert_true(pool_client_left(f->p, c4, &was_waiting));
+	assert_true(was_waiting);
 	assert_int_equal(c4->state, CL_CLOSING);
 	assert_int_equal(f->p->n_clients, 3);
 	check_counts(f, 0, 2, 0, 0, 0);
@@ -711,7 +713,9 @@ static void test_client_left_with_inflight(void **state)
 	server_t *s = new_server(f, 0);
 	assert_int_equal(connect_and_login(f, s, &to), REL_GIVE_REMOTE);
 	assert_ptr_equal(to, c1);
-	assert_false(pool_client_left(f->p, c1)); /* in flight: not yet */
+	bool c1_waiting;
+	assert_false(pool_client_left(f->p, c1, &c1_waiting)); /* in flight: not yet */
+	assert_false(c1_waiting);
 	s->link.worker = c1->link.worker;
 	bool free_client = false;
 	assert_false(pool_move_done(f->p, s, c1, &free_client));
