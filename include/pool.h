@@ -79,6 +79,12 @@ typedef struct pool {
 	int n_extras_ok;
 
 	int pool_reserved_logins; /* login slots taken by pool_acquire, not yet filled */
+	/* SCRAM pass-through: keys learned from a client that proved it knows
+	 * the password of a SCRAM secret, used to log into the server as that
+	 * user without a plaintext password anywhere (pool lock). */
+	uint8_t scram_client_key[32];
+	uint8_t scram_server_key[32];
+	bool have_scram_keys;
 	usec_t last_login_failure;   /* monotonic; for server_login_retry */
 	bool last_login_fatal;    /* the server refused the login (not just unreachable) */
 	char last_login_error[256];
@@ -173,6 +179,9 @@ void pool_set_welcome(pool_t *p, const char *blob, uint32_t len);
 char *pool_norm_lookup(pool_t *p, int id, const char *raw);
 void pool_norm_store(pool_t *p, int id, const char *raw, const char *norm);
 bool pool_extras_known(pool_t *p, uint64_t hash);
+/* SCRAM pass-through keys: set once, copied out by server logins. */
+void pool_set_scram_keys(pool_t *p, const uint8_t client_key[32], const uint8_t server_key[32]);
+bool pool_get_scram_keys(pool_t *p, uint8_t client_key[32], uint8_t server_key[32]);
 void pool_extras_store(pool_t *p, uint64_t hash);
 
 static inline stats_slot_t *pool_stats(pool_t *p, int worker_id)

@@ -103,13 +103,24 @@ const char *client_addr_str(const client_t *c, char *buf, size_t cap, int *port)
 	return buf;
 }
 
+/* Login state holds secrets: wipe it before giving the memory back. */
+static void free_auth(client_t *c, client_auth_t *a)
+{
+	if (!a)
+		return;
+	OPENSSL_cleanse(a, sizeof(*a));
+	free(a);
+	if (c->auth == a)
+		c->auth = NULL;
+}
+
 /* ---- lifetime ---- */
 
 static void client_free(reapable_t *r)
 {
 	client_t *c = container_of(r, client_t, reap);
 	link_close(&c->link);
-	free(c->auth);
+	free_auth(c, c->auth);
 	admin_session_free(c->admin);
 	param_set_clear(&c->params);
 	param_set_clear(&c->raw_startup);
@@ -632,29 +643,32 @@ static void login_complete(client_t *c)
 {
 	const config_t *cfg = cfg_of(c);
 	runtime_t *rt = rt_of(c);
-	free(c->auth);
+	client_auth_t *auth = c->auth;
 	c->auth = NULL;
 	send_auth_request(c, AUTH_REQ_OK, NULL, 0);
 	if (c->is_admin) {
+		free_auth(c, auth);
 		admin_login(c);
 		return;
 	}
 	const char *sqlstate = "08P01";
 	char msg[160];
 	if (rt->ndisabled && runtime_db_disabled(rt, c->dbname)) {
+		free_auth(c, auth);
 		snprintf(msg, sizeof(msg), "database \"%s\" is disabled (admin console DISABLE)", c->dbname);
 		fatal(c, "57P03", msg);
 		return;
 	}
 	c->pool = pool_get(rt, cfg, c->dbname, c->user, &sqlstate, msg, sizeof(msg));
-	if (!c->pool) {
-		fatal(c, sqlstate, msg);
+	if (!c->pool || c->pool->disabled) {
+		free_auth(c, auth);
+		fatal(c, c->pool ? "3D000" : sqlstate,
+		      c->pool ? "database was removed from the configuration" : msg);
 		return;
 	}
-	if (c->pool->disabled) {
-		fatal(c, "3D000", "database was removed from the configuration");
-		return;
-	}
+	if (auth && auth->scram.have_client_key && !auth->scram.mock)
+		pool_set_scram_keys(c->pool, auth->scram.client_key, auth->scram.secret.server_key);
+	free_auth(c, auth);
 	cancel_register(rt->cancels, c);
 	pool_client_joined(c->pool, c);
 	if (params_known(c)) {

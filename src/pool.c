@@ -7,6 +7,7 @@
  */
 #include "pool.h"
 
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,7 @@ static void pool_free(pool_t *p)
 	free(p->server_user);
 	free(p->server_password);
 	free(p->welcome);
+	OPENSSL_cleanse(p->scram_client_key, sizeof(p->scram_client_key));
 	param_set_clear(&p->defaults);
 	for (int i = 0; i < p->n_norm; i++) {
 		free(p->norm_cache[i].raw);
@@ -527,6 +529,27 @@ void pool_norm_store(pool_t *p, int id, const char *raw, const char *norm)
 		p->n_norm++;
 	}
 	pool_unlock(p);
+}
+
+void pool_set_scram_keys(pool_t *p, const uint8_t client_key[32], const uint8_t server_key[32])
+{
+	pool_lock(p);
+	memcpy(p->scram_client_key, client_key, 32);
+	memcpy(p->scram_server_key, server_key, 32);
+	p->have_scram_keys = true;
+	pool_unlock(p);
+}
+
+bool pool_get_scram_keys(pool_t *p, uint8_t client_key[32], uint8_t server_key[32])
+{
+	pool_lock(p);
+	bool have = p->have_scram_keys;
+	if (have) {
+		memcpy(client_key, p->scram_client_key, 32);
+		memcpy(server_key, p->scram_server_key, 32);
+	}
+	pool_unlock(p);
+	return have;
 }
 
 bool pool_extras_known(pool_t *p, uint64_t hash)

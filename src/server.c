@@ -15,6 +15,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -279,10 +280,20 @@ static bool auth_sasl_start(server_t *s, msg_reader_t *r)
 	while ((mech = msg_read_cstr(r)) != NULL && *mech)
 		has_scram |= strcmp(mech, "SCRAM-SHA-256") == 0;
 	const char *pw = server_password(s);
-	if (!has_scram || !pw || auth_secret_kind(pw) != SECRET_PLAIN)
+	if (!has_scram || !pw)
 		return false;
-	s->scram = xcalloc(1, sizeof(*s->scram));
-	scram_client_init_password(s->scram, pw);
+	uint8_t client_key[SCRAM_KEY_LEN], server_key[SCRAM_KEY_LEN];
+	if (auth_secret_kind(pw) == SECRET_PLAIN) {
+		s->scram = xcalloc(1, sizeof(*s->scram));
+		scram_client_init_password(s->scram, pw);
+	} else if (auth_secret_kind(pw) == SECRET_SCRAM && pool_get_scram_keys(s->pool, client_key, server_key)) {
+		/* Pass-through: the keys a client proved with this secret. */
+		s->scram = xcalloc(1, sizeof(*s->scram));
+		scram_client_init_keys(s->scram, client_key, server_key);
+		OPENSSL_cleanse(client_key, sizeof(client_key));
+	} else {
+		return false;
+	}
 	char first[SCRAM_MAX_MESSAGE];
 	size_t flen;
 	if (scram_client_first(s->scram, first, sizeof(first), &flen) != 0)
@@ -336,7 +347,7 @@ static const char *handle_auth_request(server_t *s, const uint8_t *body, size_t 
 	}
 	case AUTH_REQ_SASL:
 		return auth_sasl_start(s, &r) ? NULL
-					      : "server asked for SCRAM-SHA-256 and no plaintext password is configured";
+					      : "server asked for SCRAM-SHA-256: no plaintext password is configured and no client has logged in with this user's SCRAM secret yet";
 	case AUTH_REQ_SASL_CONTINUE: {
 		if (!s->scram)
 			return "unexpected SASL continue from server";

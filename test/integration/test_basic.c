@@ -7,7 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -142,6 +144,42 @@ static void test_normalised_parameters(void **state)
 	PQfinish(c);
 }
 
+/* SCRAM pass-through: the auth_file holds only the server's own SCRAM
+ * secret (no plaintext anywhere), and pgtide still logs into the server. */
+static void test_scram_passthrough(void **state)
+{
+	PGconn *d = pg_connect_direct("postgres");
+	char secret[512];
+	snprintf(secret, sizeof(secret), "%s",
+		 pt_query_value(d, "SELECT rolpassword FROM pg_authid WHERE rolname = 'scram_user'"));
+	PQfinish(d);
+	assert_non_null(strstr(secret, "SCRAM-SHA-256$"));
+
+	pgtide_proc_t p;
+	pgtide_start(&p, "auth_type = md5\n", NULL);
+	char path[512], line[700];
+	snprintf(path, sizeof(path), "%s/userlist.txt", p.dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	snprintf(line, sizeof(line), "\"scram_user\" \"%s\"\n\"admin\" \"admin-pw\"\n", secret);
+	fputs(line, f);
+	fclose(f);
+	pgtide_signal(&p, SIGHUP);
+	for (int i = 0; i < 100 && !pgtide_log_contains(&p, "configuration reloaded"); i++)
+		usleep(20000);
+	assert_true(pgtide_log_contains(&p, "configuration reloaded"));
+
+	PGconn *c = pt_connect(&p, "scram_user", "scram-pw", "postgres", NULL);
+	if (PQstatus(c) != CONNECTION_OK)
+		fail_msg("SCRAM pass-through login failed: %s", PQerrorMessage(c));
+	assert_string_equal(pt_query_value(c, "SELECT current_user"), "scram_user");
+	PQfinish(c);
+	c = pt_connect(&p, "scram_user", "not-it", "postgres", NULL);
+	assert_int_equal(PQstatus(c), CONNECTION_BAD);
+	PQfinish(c);
+	assert_int_equal(pgtide_stop(&p), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -153,6 +191,7 @@ int main(void)
 		cmocka_unit_test(test_admin_show_pools),
 		cmocka_unit_test(test_auth_types),
 		cmocka_unit_test(test_normalised_parameters),
+		cmocka_unit_test(test_scram_passthrough),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

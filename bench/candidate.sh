@@ -1,0 +1,39 @@
+#!/bin/sh
+# Starts pgtide as the candidate of the pooler benchmark harness
+# (../shared/bench/pooler-bench.sh): it writes pgtide.ini from the BENCH_*
+# variables the harness sets, then execs pgtide in the foreground, under
+# $BENCH_EXEC_PREFIX (valgrind/callgrind in the instruction-count scenario).
+#   PGTIDE_BIN      the binary (default: build-bench/pgtide beside this script)
+#   PGTIDE_WORKERS  worker threads (default 0 = one per core)
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+bin=${PGTIDE_BIN:-$here/../build-bench/pgtide}
+dir=${BENCH_DIR:?run from the benchmark harness}
+
+cat >"$dir/userlist.txt" <<EOT
+"$BENCH_USER" "$BENCH_PASSWORD"
+"$BENCH_MD5_USER" "$BENCH_MD5_SECRET"
+EOT
+cat >"$dir/pgtide.ini" <<EOT
+[pgtide]
+listen_addr = $BENCH_LISTEN_HOST
+listen_port = $BENCH_LISTEN_PORT
+unix_socket_dir = $dir
+pool_mode = $BENCH_POOL_MODE
+default_pool_size = $BENCH_POOL_SIZE
+max_client_conn = $BENCH_MAX_CLIENT_CONN
+auth_type = md5
+auth_file = $dir/userlist.txt
+workers = ${PGTIDE_WORKERS:-0}
+log_connections = 0
+log_disconnections = 0
+log_stats = 0
+query_wait_timeout = 300
+
+[databases]
+$BENCH_DB = host=$BENCH_PG_HOST port=$BENCH_PG_PORT
+EOT
+# The md5 user's server login needs its password: the md5 secret serves
+# for md5 server auth, and the SCRAM user logs in with its plaintext.
+# shellcheck disable=SC2086
+exec ${BENCH_EXEC_PREFIX:-} "$bin" "$dir/pgtide.ini"
