@@ -10,8 +10,11 @@ here=$(cd "$(dirname "$0")" && pwd)
 bin=${PGTIDE_BIN:-$here/../build-bench/pgtide}
 dir=${BENCH_DIR:?run from the benchmark harness}
 
+# The server's own secrets, as PgBouncer gets them in the same run: SCRAM
+# clients are verified without PBKDF2 and pgtide logs into the server with
+# SCRAM pass-through; the md5 secret serves both sides of md5.
 cat >"$dir/userlist.txt" <<EOT
-"$BENCH_USER" "$BENCH_PASSWORD"
+"$BENCH_USER" "$BENCH_USER_SECRET"
 "$BENCH_MD5_USER" "$BENCH_MD5_SECRET"
 EOT
 cat >"$dir/pgtide.ini" <<EOT
@@ -33,7 +36,5 @@ query_wait_timeout = 300
 [databases]
 $BENCH_DB = host=$BENCH_PG_HOST port=$BENCH_PG_PORT
 EOT
-# The md5 user's server login needs its password: the md5 secret serves
-# for md5 server auth, and the SCRAM user logs in with its plaintext.
 # shellcheck disable=SC2086
 exec ${BENCH_EXEC_PREFIX:-} "$bin" "$dir/pgtide.ini"

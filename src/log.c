@@ -18,7 +18,8 @@ static struct {
 	int fd;
 	int level;
 	bool json;
-} log_sink = { 2, LOG_LEVEL_INFO, false };
+	int pid;  /* cached: one getpid() per configure, not per line */
+} log_sink = { 2, LOG_LEVEL_INFO, false, 0 };
 
 static const char *const level_names[] = { "ERROR", "WARNING", "LOG", "DEBUG", "NOISE" };
 
@@ -34,6 +35,7 @@ bool log_configure(int verbose, const char *logfile, bool json)
 	log_sink.fd = fd;
 	log_sink.level = LOG_LEVEL_INFO + (verbose > 0 ? MIN(verbose, 2) : 0);
 	log_sink.json = json;
+	log_sink.pid = (int)getpid();
 	if (old > 2)
 		close(old);
 	return true;
@@ -94,9 +96,9 @@ void log_msg(log_level_t level, const char *fmt, ...)
 		char esc[4100];
 		json_escape(esc, sizeof(esc), msg);
 		n = snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",\"pid\":%d,\"msg\":\"%s\"}\n",
-			     ts, level_names[level], (int)getpid(), esc);
+			     ts, level_names[level], log_sink.pid, esc);
 	} else {
-		n = snprintf(line, sizeof(line), "%s [%d] %s %s\n", ts, (int)getpid(), level_names[level], msg);
+		n = snprintf(line, sizeof(line), "%s [%d] %s %s\n", ts, log_sink.pid, level_names[level], msg);
 	}
 	if (n < 0)
 		return;

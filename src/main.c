@@ -19,6 +19,7 @@
 #include "client.h"
 #include "clock.h"
 #include "config.h"
+#include "http.h"
 #include "janitor.h"
 #include "log.h"
 #include "net.h"
@@ -313,7 +314,20 @@ static int run(runtime_t *rt, const options_t *o)
 		}
 	}
 	(void)o;
-	event_base_dispatch(m.base);
+	/* Metrics after the workers: once /readyz answers, clients are served.
+	 * A port that cannot be bound stops pgtide rather than run unwatched. */
+	int rc = 0;
+	http_server_t *http = NULL;
+	if (cfg->metrics_port)
+		http = http_start(rt, cfg->metrics_addr, cfg->metrics_port, err, sizeof(err));
+	if (cfg->metrics_port && !http) {
+		log_error("%s", err);
+		stop_workers(&m);
+		rc = 1;
+	} else {
+		event_base_dispatch(m.base);
+	}
+	http_stop(http);
 	for (int i = 0; i < rt->nworkers; i++)
 		worker_join(&rt->workers[i]);
 	free_connections(rt);
@@ -325,7 +339,7 @@ static int run(runtime_t *rt, const options_t *o)
 	event_free(m.drain_timer);
 	event_base_free(m.base);
 	log_info("pgtide stopped");
-	return 0;
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -345,14 +359,13 @@ int main(int argc, char **argv)
 		config_unref(cfg);
 		return 0;
 	}
-	if (!log_configure(cfg->verbose + o.verbose, o.daemonize ? cfg->logfile : cfg->logfile,
-			   cfg->log_format == LOG_FORMAT_JSON)) {
-		fprintf(stderr, "pgtide: cannot open logfile %s: %s\n", cfg->logfile, strerror(errno));
+	if (o.daemonize && !daemonize()) {
+		fprintf(stderr, "pgtide: could not daemonize: %s\n", strerror(errno));
 		config_unref(cfg);
 		return 1;
 	}
-	if (o.daemonize && !daemonize()) {
-		fprintf(stderr, "pgtide: could not daemonize: %s\n", strerror(errno));
+	if (!log_configure(cfg->verbose + o.verbose, cfg->logfile, cfg->log_format == LOG_FORMAT_JSON)) {
+		fprintf(stderr, "pgtide: cannot open logfile %s: %s\n", cfg->logfile, strerror(errno));
 		config_unref(cfg);
 		return 1;
 	}
