@@ -274,5 +274,10 @@ bool link_flush(link_t *l)
 		}
 		l->spill_off = l->spill_len = 0;
 	}
+	/* Everything went out: an idle connection holds no output buffer. */
+	if (l->out && iobuf_len(l->out) == 0 && l->worker) {
+		iobuf_put(&l->worker->bufs, l->out);
+		l->out = NULL;
+	}
 	return true;
 }
