@@ -42,7 +42,8 @@ typedef struct link {
 	struct worker *worker;
 	const transport_ops_t *tp;
 	void *tp_ctx;
-	struct event rev, wev;
+	struct event ev;          /* read and/or write, per ev_flags */
+	short ev_flags;           /* EV_READ/EV_WRITE currently registered */
 	iobuf_t *in, *out;
 	uint8_t *spill;           /* generated output that did not fit in `out` */
 	uint32_t spill_len, spill_off, spill_cap;
@@ -63,6 +64,8 @@ void link_detach(link_t *l);
 void link_close(link_t *l);
 
 link_read_t link_read(link_t *l);
+/* Waits for writability (also how a non-blocking connect completes). */
+void link_arm_write(link_t *l);
 void link_pause_read(link_t *l);
 void link_resume_read(link_t *l);
 

@@ -114,6 +114,24 @@ static void free_auth(client_t *c, client_auth_t *a)
 		c->auth = NULL;
 }
 
+/* Tracked startup values as the client spelled them, kept only until the
+ * login is over (and only for clients that sent any). */
+static param_set_t *raw_startup(client_t *c)
+{
+	if (!c->raw_startup)
+		c->raw_startup = xcalloc(1, sizeof(param_set_t));
+	return c->raw_startup;
+}
+
+static void free_raw_startup(client_t *c)
+{
+	if (c->raw_startup) {
+		param_set_clear(c->raw_startup);
+		free(c->raw_startup);
+		c->raw_startup = NULL;
+	}
+}
+
 /* ---- lifetime ---- */
 
 static void client_free(reapable_t *r)
@@ -123,7 +141,7 @@ static void client_free(reapable_t *r)
 	free_auth(c, c->auth);
 	admin_session_free(c->admin);
 	param_set_clear(&c->params);
-	param_set_clear(&c->raw_startup);
+	free_raw_startup(c);
 	param_extras_clear(&c->extras);
 	free(c);
 }
@@ -253,7 +271,7 @@ static bool parse_options(client_t *c, const char *options)
 		}
 		int id = param_lookup(kv);
 		if (id >= 0)
-			param_set_assign(&c->raw_startup, (param_id_t)id, eq + 1);
+			param_set_assign(raw_startup(c), (param_id_t)id, eq + 1);
 		else
 			param_extras_add(&c->extras, kv, eq + 1);
 	}
@@ -280,7 +298,7 @@ static bool take_startup_params(client_t *c, const startup_t *st)
 		}
 		int id = param_lookup(name);
 		if (id >= 0)
-			param_set_assign(&c->raw_startup, (param_id_t)id, value);
+			param_set_assign(raw_startup(c), (param_id_t)id, value);
 		else
 			param_extras_add(&c->extras, name, value);
 	}
@@ -601,7 +619,7 @@ static void send_welcome(client_t *c)
 static void finish_login(client_t *c)
 {
 	c->state = CL_READY;
-	param_set_clear(&c->raw_startup);
+	free_raw_startup(c);
 	send_welcome(c);
 	pool_stats(c->pool, c->link.worker->id)->c.client_login_count++;
 	if (cfg_of(c)->log_connections) {
@@ -625,7 +643,7 @@ static bool params_known(client_t *c)
 	if (c->extras.len && !pool_extras_known(p, param_extras_hash(&c->extras)))
 		return false;
 	for (int i = 0; i < PARAM_TRACKED_COUNT; i++) {
-		const char *raw = c->raw_startup.v[i];
+		const char *raw = c->raw_startup ? c->raw_startup->v[i] : NULL;
 		if (!raw)
 			continue;
 		char *norm = pool_norm_lookup(p, i, raw);
@@ -690,7 +708,7 @@ void client_login_sync_done(client_t *c, const char *err_sqlstate, const char *e
 		return;
 	}
 	for (int i = 0; i < PARAM_TRACKED_COUNT; i++) {
-		const char *raw = c->raw_startup.v[i];
+		const char *raw = c->raw_startup ? c->raw_startup->v[i] : NULL;
 		if (!raw || !s->params.v[i])
 			continue;
 		param_set_assign(&c->params, (param_id_t)i, s->params.v[i]);

@@ -29,17 +29,33 @@ static void plain_close(link_t *l)
 
 const transport_ops_t transport_plain = { "plain", plain_read, plain_write, plain_close };
 
-static void read_cb(evutil_socket_t fd, short what, void *arg)
+static void event_cb(evutil_socket_t fd, short what, void *arg);
+
+/* One event per socket (an idle client costs one struct event, not two):
+ * its flags follow read_paused and write_armed, and are only re-registered
+ * when they change, which on the hot path is never. */
+static void update_events(link_t *l)
 {
-	link_t *l = arg;
-	l->on_read(l);
+	if (!l->attached)
+		return;
+	short want = (short)((l->read_paused ? 0 : EV_READ) | (l->write_armed ? EV_WRITE : 0));
+	if (want == l->ev_flags)
+		return;
+	if (l->ev_flags)
+		event_del(&l->ev);
+	l->ev_flags = want;
+	if (want) {
+		event_assign(&l->ev, l->worker->base, l->fd, (short)(want | EV_PERSIST), event_cb, l);
+		event_add(&l->ev, NULL);
+	}
 }
 
-static void write_cb(evutil_socket_t fd, short what, void *arg)
+static void handle_writable(link_t *l)
 {
-	link_t *l = arg;
 	l->write_armed = false;
-	if (!link_flush(l)) {
+	bool ok = link_flush(l); /* re-arms if the socket is still full */
+	update_events(l);
+	if (!ok) {
 		/* The owner learns about the failure on its next read (EOF/error). */
 		if (!l->read_paused)
 			l->on_read(l);
@@ -47,6 +63,19 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (link_out_pending(l) == 0 && l->on_drain)
 		l->on_drain(l);
+}
+
+static void event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	link_t *l = arg;
+	if (what & EV_WRITE) {
+		handle_writable(l);
+		/* The drain handler may have closed or moved the connection. */
+		if (!l->attached || l->fd != fd || l->read_paused)
+			return;
+	}
+	if (what & EV_READ)
+		l->on_read(l);
 }
 
 void link_init(link_t *l, int fd, void *owner, void (*on_read)(link_t *), void (*on_drain)(link_t *))
@@ -62,12 +91,10 @@ void link_init(link_t *l, int fd, void *owner, void (*on_read)(link_t *), void (
 void link_attach(link_t *l, worker_t *w)
 {
 	l->worker = w;
-	event_assign(&l->rev, w->base, l->fd, EV_READ | EV_PERSIST, read_cb, l);
-	event_assign(&l->wev, w->base, l->fd, EV_WRITE, write_cb, l);
 	l->attached = true;
 	l->write_armed = false;
-	if (!l->read_paused)
-		event_add(&l->rev, NULL);
+	l->ev_flags = 0;
+	update_events(l);
 	if (link_out_pending(l))
 		link_flush(l);
 }
@@ -76,8 +103,9 @@ void link_detach(link_t *l)
 {
 	if (!l->attached)
 		return;
-	event_del(&l->rev);
-	event_del(&l->wev);
+	if (l->ev_flags)
+		event_del(&l->ev);
+	l->ev_flags = 0;
 	l->attached = false;
 	l->write_armed = false;
 }
@@ -156,8 +184,7 @@ void link_pause_read(link_t *l)
 	if (l->read_paused)
 		return;
 	l->read_paused = true;
-	if (l->attached)
-		event_del(&l->rev);
+	update_events(l);
 }
 
 void link_resume_read(link_t *l)
@@ -165,8 +192,7 @@ void link_resume_read(link_t *l)
 	if (!l->read_paused)
 		return;
 	l->read_paused = false;
-	if (l->attached)
-		event_add(&l->rev, NULL);
+	update_events(l);
 }
 
 size_t link_out_room(link_t *l, uint8_t **at)
@@ -220,11 +246,11 @@ size_t link_out_pending(const link_t *l)
 	return (l->out ? iobuf_len(l->out) : 0) + (l->spill_len - l->spill_off);
 }
 
-static void arm_write(link_t *l)
+void link_arm_write(link_t *l)
 {
 	if (!l->write_armed && l->attached) {
 		l->write_armed = true;
-		event_add(&l->wev, NULL);
+		update_events(l);
 	}
 }
 
@@ -258,7 +284,7 @@ bool link_flush(link_t *l)
 			return false;
 		iobuf_consume(l->out, (size_t)r);
 		if ((size_t)r < n) {
-			arm_write(l);
+			link_arm_write(l);
 			return true;
 		}
 	}
@@ -269,7 +295,7 @@ bool link_flush(link_t *l)
 			return false;
 		l->spill_off += (uint32_t)r;
 		if ((size_t)r < n) {
-			arm_write(l);
+			link_arm_write(l);
 			return true;
 		}
 		l->spill_off = l->spill_len = 0;

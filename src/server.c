@@ -149,8 +149,7 @@ static void arm_connect_wait(server_t *s)
 {
 	/* Connect completion shows as writability; link's write event calls
 	 * server_on_drain, which checks SO_ERROR. */
-	s->link.write_armed = true;
-	event_add(&s->link.wev, NULL);
+	link_arm_write(&s->link);
 }
 
 void server_connect_on(pool_t *p, worker_t *w)
@@ -476,7 +475,7 @@ void server_link_client(server_t *s, client_t *c)
 	size_t len = 0;
 	sql[0] = '\0';
 	s->login_sync = c->state == CL_LOGIN_SYNC;
-	build_sync_sql(s, c, s->login_sync ? &c->raw_startup : &c->params, sql, &len);
+	build_sync_sql(s, c, s->login_sync && c->raw_startup ? c->raw_startup : &c->params, sql, &len);
 	s->linked_at = s->query_start = clock_mono_usec();
 	s->login_error[0] = s->login_sqlstate[0] = '\0';
 	if (len > 0)
