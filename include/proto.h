@@ -137,6 +137,9 @@ static inline size_t msg_remaining(const msg_reader_t *r)
 	return (size_t)(r->end - r->p);
 }
 
+/* Name and value of a ParameterStatus body (pointing into it). */
+bool proto_parse_param_status(const uint8_t *body, size_t len, const char **name, const char **value);
+
 /* Fields of an ErrorResponse/NoticeResponse body. Missing fields are NULL. */
 typedef struct error_fields {
 	const char *severity;

@@ -213,3 +213,12 @@ bool proto_parse_error(const uint8_t *body, size_t len, error_fields_t *out)
 			out->message = v;
 	}
 }
+
+bool proto_parse_param_status(const uint8_t *body, size_t len, const char **name, const char **value)
+{
+	msg_reader_t r;
+	msg_reader_init(&r, body, len);
+	*name = msg_read_cstr(&r);
+	*value = msg_read_cstr(&r);
+	return *name && *value;
+}

@@ -371,10 +371,8 @@ static const char *handle_auth_request(server_t *s, const uint8_t *body, size_t 
  * as scratch during login: a fresh server has no extras applied). */
 static void login_param(server_t *s, const uint8_t *body, size_t len)
 {
-	msg_reader_t r;
-	msg_reader_init(&r, body, len);
-	const char *name = msg_read_cstr(&r), *value = msg_read_cstr(&r);
-	if (!name || !value)
+	const char *name, *value;
+	if (!proto_parse_param_status(body, len, &name, &value))
 		return;
 	int id = param_lookup(name);
 	if (id >= 0)
@@ -488,10 +486,8 @@ void server_link_client(server_t *s, client_t *c)
 
 static void note_param(server_t *s, const uint8_t *body, size_t len)
 {
-	msg_reader_t r;
-	msg_reader_init(&r, body, len);
-	const char *name = msg_read_cstr(&r), *value = msg_read_cstr(&r);
-	if (!name || !value)
+	const char *name, *value;
+	if (!proto_parse_param_status(body, len, &name, &value))
 		return;
 	int id = param_lookup(name);
 	if (id < 0)
