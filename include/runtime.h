@@ -19,7 +19,10 @@ struct cancel_map;
 
 typedef enum {
 	RT_RUNNING = 0,
-	RT_DRAINING,   /* SIGTERM / SHUTDOWN WAIT_FOR_CLIENTS: no new clients */
+	RT_DRAINING,   /* SIGTERM / SHUTDOWN WAIT_FOR_SERVERS: no new clients or
+	                * transactions; exit when running ones finished */
+	RT_DRAINING_CLIENTS, /* SHUTDOWN WAIT_FOR_CLIENTS: no new clients; the
+	                * connected ones carry on; exit when the last one leaves */
 	RT_STOPPING,   /* exit now */
 } rt_state_t;
 
@@ -54,6 +57,7 @@ typedef struct runtime {
 	atomic_int nclients;      /* clients connected (for max_client_conn) */
 	atomic_uint_fast64_t next_id;
 	_Atomic int state;        /* rt_state_t */
+	atomic_bool drain_for_clients; /* the next SIGTERM waits for clients to leave */
 	atomic_bool paused;       /* PAUSE: no new transactions start */
 
 	uint8_t mock_key[32];     /* fake SCRAM salts for unknown users */

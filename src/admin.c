@@ -845,8 +845,11 @@ static admin_wait_t run_control(client_t *c, admin_out_t *o, int n, char up[ADMI
 		kill(getpid(), SIGHUP);
 		complete(o, "RELOAD");
 	} else if (strcmp(cmd, "SHUTDOWN") == 0) {
-		/* WAIT_FOR_CLIENTS / WAIT_FOR_SERVERS drain like SIGTERM; plain
-		 * SHUTDOWN stops at once. */
+		/* WAIT_FOR_SERVERS drains like SIGTERM (running transactions
+		 * finish); WAIT_FOR_CLIENTS lets connected clients carry on until
+		 * they leave; plain SHUTDOWN stops at once. */
+		if (n >= 2 && strcmp(up[1], "WAIT_FOR_CLIENTS") == 0)
+			atomic_store(&rt->drain_for_clients, true);
 		kill(getpid(), n >= 2 ? SIGTERM : SIGINT);
 		complete(o, "SHUTDOWN");
 	} else {

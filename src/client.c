@@ -753,7 +753,8 @@ static bool client_acquire(client_t *c)
 	server_t *s = NULL;
 	worker_t *home = NULL;
 	usec_t now = clock_mono_usec();
-	if (atomic_load(&rt_of(c)->state) != RT_RUNNING) {
+	int state = atomic_load(&rt_of(c)->state);
+	if (state != RT_RUNNING && state != RT_DRAINING_CLIENTS) {
 		/* Draining: running transactions finish, new ones do not start. */
 		fatal(c, "57P01", "pgtide is shutting down; reconnect to another instance");
 		return false;

@@ -443,7 +443,7 @@ static void serve_readyz(http_server_t *h, struct evhttp_request *req)
 	int state = atomic_load(&h->rt->state);
 	if (state != RT_RUNNING) {
 		reply_text(req, 503, "Service Unavailable",
-			   state == RT_DRAINING ? "not ready: draining\n" : "not ready: stopping\n");
+			   state == RT_DRAINING || state == RT_DRAINING_CLIENTS ? "not ready: draining\n" : "not ready: stopping\n");
 		return;
 	}
 	if (!h->probed_at || clock_mono_usec() - h->probed_at >= READY_CACHE_USEC)

@@ -205,6 +205,12 @@ static int active_servers(runtime_t *rt)
 static void drain_check(evutil_socket_t fd, short what, void *arg)
 {
 	main_loop_t *m = arg;
+	if (atomic_load(&m->rt->state) == RT_DRAINING_CLIENTS) {
+		/* SHUTDOWN WAIT_FOR_CLIENTS: as long as it takes, like PgBouncer. */
+		if (atomic_load(&m->rt->nclients) == 0)
+			stop_workers(m);
+		return;
+	}
 	int busy = active_servers(m->rt);
 	if (busy == 0 || clock_mono_usec() > m->drain_deadline) {
 		if (busy)
@@ -219,13 +225,15 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	runtime_t *rt = m->rt;
 	if (sig == SIGHUP) {
 		reload(m);
-	} else if (sig == SIGINT || atomic_load(&rt->state) == RT_DRAINING) {
+	} else if (sig == SIGINT || atomic_load(&rt->state) != RT_RUNNING) {
 		log_info("shutting down now");
 		atomic_store(&rt->state, RT_STOPPING);
 		stop_workers(m);
 	} else if (sig == SIGTERM) {
-		log_info("SIGTERM: no new clients; waiting for running transactions to finish");
-		atomic_store(&rt->state, RT_DRAINING);
+		bool for_clients = atomic_exchange(&rt->drain_for_clients, false);
+		log_info(for_clients ? "shutdown: no new clients; waiting for connected clients to leave"
+				     : "SIGTERM: no new clients; waiting for running transactions to finish");
+		atomic_store(&rt->state, for_clients ? RT_DRAINING_CLIENTS : RT_DRAINING);
 		for (int i = 0; i < rt->nworkers; i++)
 			net_close_listeners(&rt->workers[i]);
 		m->drain_deadline = clock_mono_usec() + DRAIN_MAX_USEC;

@@ -27,6 +27,7 @@ bool runtime_init(runtime_t *rt, config_t *cfg)
 	atomic_init(&rt->next_id, 1);
 	atomic_init(&rt->state, RT_RUNNING);
 	atomic_init(&rt->paused, false);
+	atomic_init(&rt->drain_for_clients, false);
 	if (!auth_random_bytes(rt->mock_key, sizeof(rt->mock_key)))
 		return false;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);

@@ -81,6 +81,46 @@ static void test_sigterm_lets_transactions_finish(void **state)
 	assert_int_equal(pgtide_stop(&p), 0);
 }
 
+static int wait_exit(pgtide_proc_t *p, int tries)
+{
+	int st = 0;
+	pid_t r = 0;
+	for (int i = 0; i < tries && r == 0; i++) {
+		r = waitpid(p->pid, &st, WNOHANG);
+		if (r == 0)
+			usleep(20000);
+	}
+	if (r != p->pid)
+		return -1;
+	p->pid = 0;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+/* SHUTDOWN WAIT_FOR_CLIENTS: connected clients keep working (new
+ * transactions too), new connections are refused, and pgtide exits when
+ * the last client leaves. */
+static void test_shutdown_wait_for_clients(void **state)
+{
+	pgtide_proc_t p;
+	pgtide_start(&p, "default_pool_size = 2\n", NULL);
+	PGconn *c = pt_connect_ok(&p, "app", "app-pw", "app");
+	PGconn *a = pt_connect_ok(&p, "admin", "admin-pw", "pgtide");
+	assert_string_equal(pt_query_sqlstate(a, "SHUTDOWN WAIT_FOR_CLIENTS"), "");
+	PQfinish(a);
+	usleep(300000);
+	PGconn *late = pt_connect(&p, "app", "app-pw", "app", NULL);
+	assert_int_not_equal(PQstatus(late), CONNECTION_OK);
+	PQfinish(late);
+	assert_string_equal(pt_query_value(c, "SELECT 'still served'"), "still served");
+	pt_query_value(c, "BEGIN");
+	assert_string_equal(pt_query_value(c, "SELECT 3"), "3");
+	pt_query_value(c, "COMMIT");
+	assert_int_equal(wait_exit(&p, 10), -1); /* still running */
+	PQfinish(c);
+	assert_int_equal(wait_exit(&p, 250), 0);
+	assert_int_equal(pgtide_stop(&p), 0);
+}
+
 static void test_session_mode_resets_server(void **state)
 {
 	pgtide_proc_t p;
@@ -154,6 +194,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reload_keeps_clients),
 		cmocka_unit_test(test_sigterm_lets_transactions_finish),
+		cmocka_unit_test(test_shutdown_wait_for_clients),
 		cmocka_unit_test(test_session_mode_resets_server),
 		cmocka_unit_test(test_transaction_mode_shares_servers),
 		cmocka_unit_test(test_unix_socket),
