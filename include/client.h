@@ -61,7 +61,6 @@ typedef struct client {
 	param_set_t *raw_startup;  /* tracked startup values before normalisation (login only) */
 
 	struct sockaddr_in6 addr;  /* v4 addresses mapped; sin6_family AF_UNIX for unix sockets */
-	uint16_t local_port;
 	usec_t connect_wall;
 	usec_t created;            /* monotonic: client_login_timeout */
 	usec_t wait_start;         /* monotonic: wait time, query_wait_timeout */
@@ -95,6 +94,7 @@ void client_retry_fn(worker_t *w, void *client, void *unused);
 void client_login_refused_fn(worker_t *w, void *client, void *unused);
 void client_cancel_wait_fn(worker_t *w, void *client, void *unused);
 
+const char *client_local_addr_str(const client_t *c, char *buf, size_t cap, int *port);
 const char *client_addr_str(const client_t *c, char *buf, size_t cap, int *port);
 
 #endif

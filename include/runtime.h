@@ -26,6 +26,12 @@ typedef enum {
 	RT_STOPPING,   /* exit now */
 } rt_state_t;
 
+/* A small set of database names (DISABLE, PAUSE db), under pools_lock. */
+typedef struct name_set {
+	char **names;
+	int n;
+} name_set_t;
+
 /* Server connections counted across pools: per database name and per user,
  * for max_db_connections / max_user_connections. Created on first use and
  * kept until exit; counts change under the owning pool's lock with atomics. */
@@ -48,8 +54,8 @@ typedef struct runtime {
 	list_node_t pools;        /* pool_t.rt_node */
 	int npools;
 	conn_count_t *db_counts;  /* under pools_lock */
-	char **disabled_dbs;      /* DISABLE db: new logins refused (pools_lock) */
-	int ndisabled;
+	name_set_t disabled_dbs;  /* DISABLE db: new logins refused (pools_lock) */
+	name_set_t paused_dbs;    /* PAUSE db: also holds pools created later */
 	conn_count_t *user_counts;
 
 	struct cancel_map *cancels;
@@ -74,8 +80,11 @@ config_t *runtime_config(runtime_t *rt);
 /* Swaps in a new config (takes the caller's reference). */
 void runtime_set_config(runtime_t *rt, config_t *cfg);
 uint64_t runtime_next_id(runtime_t *rt);
-void runtime_set_db_disabled(runtime_t *rt, const char *db, bool disabled);
-bool runtime_db_disabled(runtime_t *rt, const char *db);
+/* Adds or removes name; takes pools_lock. */
+void runtime_name_set(runtime_t *rt, name_set_t *set, const char *name, bool present);
+/* Whether name is in set; takes pools_lock unless the caller holds it. */
+bool runtime_name_in(runtime_t *rt, name_set_t *set, const char *name);
+bool name_set_contains(const name_set_t *set, const char *name);
 /* Finds or creates the counter for name in *list; caller holds pools_lock. */
 conn_count_t *runtime_conn_count(conn_count_t **list, const char *name);
 

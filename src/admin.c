@@ -339,17 +339,18 @@ static const char *client_state_name(const client_t *c)
 static void client_row(admin_out_t *o, const client_t *c, usec_t now)
 {
 	fmt_ring_t f = { .next = 0 };
-	char addr[64], ct[40], ptr[24], link[24];
-	int port;
+	char addr[64], laddr[64], ct[40], ptr[24], link[24];
+	int port, lport;
 	client_addr_str(c, addr, sizeof(addr), &port);
+	client_local_addr_str(c, laddr, sizeof(laddr), &lport);
 	clock_format_wall(c->connect_wall, ct, sizeof(ct));
 	snprintf(ptr, sizeof(ptr), "%p", (const void *)c);
 	snprintf(link, sizeof(link), "%p", (const void *)c->server);
 	usec_t wait = c->waiting ? now - c->wait_start : 0;
 	const char *app = c->params.v[PARAM_APPLICATION_NAME] ? c->params.v[PARAM_APPLICATION_NAME] : "";
 	const char *vals[] = {
-		"C", c->user, c->dbname, "no", client_state_name(c), addr, fmt_i64(&f, port), addr,
-		fmt_i64(&f, c->local_port), ct, ct, fmt_i64(&f, wait / USEC_PER_SEC),
+		"C", c->user, c->dbname, "no", client_state_name(c), addr, fmt_i64(&f, port), laddr,
+		fmt_i64(&f, lport), ct, ct, fmt_i64(&f, wait / USEC_PER_SEC),
 		fmt_i64(&f, wait % USEC_PER_SEC), "0", ptr, c->server ? link : "", "0", "", app, "0",
 		fmt_u64(&f, c->id),
 	};
@@ -451,7 +452,10 @@ static void show_databases(client_t *c, admin_out_t *o)
 		const db_config_t *db = &cfg->dbs[i];
 		fmt_ring_t f = { .next = 0 };
 		int current = 0, clients = 0;
+		bool paused = atomic_load(&rt->paused);
 		pthread_mutex_lock(&rt->pools_lock);
+		bool disabled = name_set_contains(&rt->disabled_dbs, db->name);
+		paused |= name_set_contains(&rt->paused_dbs, db->name);
 		list_node_t *n;
 		list_for_each(n, &rt->pools) {
 			pool_t *p = list_entry(n, pool_t, rt_node);
@@ -470,7 +474,7 @@ static void show_databases(client_t *c, admin_out_t *o)
 			fmt_i64(&f, db->reserve_pool >= 0 ? db->reserve_pool : cfg->reserve_pool_size),
 			fmt_i64(&f, cfg->server_lifetime / USEC_PER_SEC), mode_name(config_db_pool_mode(cfg, db)),
 			NULL, fmt_i64(&f, db->max_db_connections > 0 ? db->max_db_connections : 0),
-			fmt_i64(&f, current), "0", fmt_i64(&f, clients), "0", "0",
+			fmt_i64(&f, current), "0", fmt_i64(&f, clients), paused ? "1" : "0", disabled ? "1" : "0",
 		};
 		out_row(o, vals, ARRAY_SIZE(vals));
 	}
@@ -936,8 +940,9 @@ static void build_result(client_t *c, admin_session_t *a)
 	pktbuf_init_growable(&o.pb, 4096);
 	/* Over the extended protocol a PAUSE answers at once (it still holds
 	 * new transactions); the wait for running ones is simple-protocol only. */
-	if (run_command(c, &o, a->sql ? a->sql : "", a->wait_db, sizeof(a->wait_db)) != WAIT_NONE)
-		complete(&o, "PAUSE");
+	admin_wait_t w = run_command(c, &o, a->sql ? a->sql : "", a->wait_db, sizeof(a->wait_db));
+	if (w != WAIT_NONE)
+		complete(&o, w == WAIT_PAUSE ? "PAUSE" : "WAIT_CLOSE");
 	a->result = o.pb;
 	a->have_result = true;
 	a->result_pos = 0;

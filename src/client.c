@@ -87,20 +87,45 @@ static void fatal(client_t *c, const char *sqlstate, const char *msg)
 	client_close(c, msg);
 }
 
+/* Formats a socket address as SHOW CLIENTS prints it (IPv4-mapped IPv6
+ * addresses as plain IPv4). */
+static const char *format_addr(const struct sockaddr_storage *ss, char *buf, size_t cap, int *port)
+{
+	*port = 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &sin->sin_addr, buf, (socklen_t)cap);
+		*port = ntohs(sin->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+			inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], buf, (socklen_t)cap);
+		else
+			inet_ntop(AF_INET6, &sin6->sin6_addr, buf, (socklen_t)cap);
+		*port = ntohs(sin6->sin6_port);
+	} else {
+		strlcpy_ok(buf, "unix", cap);
+	}
+	return buf;
+}
+
+/* Asked only by SHOW CLIENTS, so no syscall is spent on it at accept. The
+ * caller holds the pool lock, which keeps c (and its socket) open. */
+const char *client_local_addr_str(const client_t *c, char *buf, size_t cap, int *port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	if (getsockname(c->link.fd, (struct sockaddr *)&ss, &len) != 0)
+		ss.ss_family = AF_UNSPEC;
+	return format_addr(&ss, buf, cap, port);
+}
+
 const char *client_addr_str(const client_t *c, char *buf, size_t cap, int *port)
 {
-	if (c->addr.sin6_family == AF_UNIX) {
-		strlcpy_ok(buf, "unix", cap);
-		*port = c->local_port;
-		return buf;
-	}
-	const struct in6_addr *a = &c->addr.sin6_addr;
-	if (IN6_IS_ADDR_V4MAPPED(a))
-		inet_ntop(AF_INET, &a->s6_addr[12], buf, (socklen_t)cap);
-	else
-		inet_ntop(AF_INET6, a, buf, (socklen_t)cap);
-	*port = ntohs(c->addr.sin6_port);
-	return buf;
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	memcpy(&ss, &c->addr, sizeof(c->addr));
+	return format_addr(&ss, buf, cap, port);
 }
 
 /* Login state holds secrets: wipe it before giving the memory back. */
@@ -221,12 +246,6 @@ void client_accept(worker_t *w, int fd, bool is_unix)
 		if (runtime_cfg(rt)->tcp_keepalive)
 			setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 	}
-	struct sockaddr_storage local;
-	socklen_t llen = sizeof(local);
-	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0 && local.ss_family == AF_INET)
-		c->local_port = ntohs(((struct sockaddr_in *)&local)->sin_port);
-	else if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0 && local.ss_family == AF_INET6)
-		c->local_port = ntohs(((struct sockaddr_in6 *)&local)->sin6_port);
 	list_push_back(&w->clients, &c->worker_node);
 	atomic_fetch_add(&rt->nclients, 1);
 	link_attach(&c->link, w);
@@ -671,7 +690,7 @@ static void login_complete(client_t *c)
 	}
 	const char *sqlstate = "08P01";
 	char msg[160];
-	if (rt->ndisabled && runtime_db_disabled(rt, c->dbname)) {
+	if (rt->disabled_dbs.n && runtime_name_in(rt, &rt->disabled_dbs, c->dbname)) {
 		free_auth(c, auth);
 		snprintf(msg, sizeof(msg), "database \"%s\" is disabled (admin console DISABLE)", c->dbname);
 		fatal(c, "57P03", msg);

@@ -42,6 +42,8 @@ bool control_pause(runtime_t *rt, const char *db, bool pause)
 		return false;
 	if (!db)
 		atomic_store(&rt->paused, pause);
+	else
+		runtime_name_set(rt, &rt->paused_dbs, db, pause); /* pools made later too */
 	pool_for_each(rt, db, set_paused, &pause);
 	return true;
 }
@@ -124,6 +126,8 @@ static void kill_client_on_worker(worker_t *w, void *a, void *b)
 		client_free_deferred(c);
 		return;
 	}
+	if (pool_cancel_wait(c->pool, c))
+		pool_stats(c->pool, w->id)->c.wait_killed_count++;
 	client_fail_request(c, "57P01", "admin console KILL_CLIENT: connection closed", true);
 }
 
@@ -161,7 +165,7 @@ bool control_disable(runtime_t *rt, const char *db, bool disable)
 {
 	if (!db || !control_db_known(rt, db))
 		return false;
-	runtime_set_db_disabled(rt, db, disable);
+	runtime_name_set(rt, &rt->disabled_dbs, db, disable);
 	return true;
 }
 

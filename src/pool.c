@@ -92,6 +92,7 @@ pool_t *pool_get(runtime_t *rt, const config_t *cfg, const char *dbname, const c
 		return NULL;
 	}
 	pool_t *p = pool_new(rt, cfg, db, dbname, user);
+	p->paused = name_set_contains(&rt->paused_dbs, dbname);
 	list_push_back(&rt->pools, &p->rt_node);
 	rt->npools++;
 	pthread_mutex_unlock(&rt->pools_lock);
@@ -210,6 +211,9 @@ static void drop_login_slot(pool_t *p)
 static bool reserve_connect(pool_t *p, usec_t now)
 {
 	const config_t *cfg = runtime_cfg(p->rt);
+	/* A paused pool is being emptied: no new connections until RESUME. */
+	if (p->paused || atomic_load(&p->rt->paused))
+		return false;
 	int limit = p->pool_size;
 	if (p->reserve_pool_size > 0 && !list_empty(&p->waiters)) {
 		client_t *oldest = list_entry(list_first(&p->waiters), client_t, wait_node);

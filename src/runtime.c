@@ -13,6 +13,8 @@
 #include "pool.h"
 #include "worker.h"
 
+static void name_set_free(name_set_t *set);
+
 bool runtime_init(runtime_t *rt, config_t *cfg)
 {
 	memset(rt, 0, sizeof(*rt));
@@ -58,9 +60,8 @@ void runtime_destroy(runtime_t *rt)
 	pool_free_all(rt);
 	free_counts(rt->db_counts);
 	free_counts(rt->user_counts);
-	for (int i = 0; i < rt->ndisabled; i++)
-		free(rt->disabled_dbs[i]);
-	free(rt->disabled_dbs);
+	name_set_free(&rt->disabled_dbs);
+	name_set_free(&rt->paused_dbs);
 	cancel_map_free(rt->cancels);
 	for (int i = 0; i < rt->nretired; i++)
 		config_unref(rt->retired[i]);
@@ -109,33 +110,47 @@ uint64_t runtime_next_id(runtime_t *rt)
 	return atomic_fetch_add(&rt->next_id, 1);
 }
 
-static int disabled_index(runtime_t *rt, const char *db)
+static int name_index(const name_set_t *set, const char *name)
 {
-	for (int i = 0; i < rt->ndisabled; i++) {
-		if (strcmp(rt->disabled_dbs[i], db) == 0)
+	for (int i = 0; i < set->n; i++) {
+		if (strcmp(set->names[i], name) == 0)
 			return i;
 	}
 	return -1;
 }
 
-void runtime_set_db_disabled(runtime_t *rt, const char *db, bool disabled)
+bool name_set_contains(const name_set_t *set, const char *name)
+{
+	return name_index(set, name) >= 0;
+}
+
+void runtime_name_set(runtime_t *rt, name_set_t *set, const char *name, bool present)
 {
 	pthread_mutex_lock(&rt->pools_lock);
-	int i = disabled_index(rt, db);
-	if (disabled && i < 0) {
-		rt->disabled_dbs = xrealloc(rt->disabled_dbs, sizeof(char *) * (size_t)(rt->ndisabled + 1));
-		rt->disabled_dbs[rt->ndisabled++] = xstrdup(db);
-	} else if (!disabled && i >= 0) {
-		free(rt->disabled_dbs[i]);
-		rt->disabled_dbs[i] = rt->disabled_dbs[--rt->ndisabled];
+	int i = name_index(set, name);
+	if (present && i < 0) {
+		set->names = xrealloc(set->names, sizeof(char *) * (size_t)(set->n + 1));
+		set->names[set->n++] = xstrdup(name);
+	} else if (!present && i >= 0) {
+		free(set->names[i]);
+		set->names[i] = set->names[--set->n];
 	}
 	pthread_mutex_unlock(&rt->pools_lock);
 }
 
-bool runtime_db_disabled(runtime_t *rt, const char *db)
+bool runtime_name_in(runtime_t *rt, name_set_t *set, const char *name)
 {
 	pthread_mutex_lock(&rt->pools_lock);
-	bool d = disabled_index(rt, db) >= 0;
+	bool in = name_index(set, name) >= 0;
 	pthread_mutex_unlock(&rt->pools_lock);
-	return d;
+	return in;
+}
+
+static void name_set_free(name_set_t *set)
+{
+	for (int i = 0; i < set->n; i++)
+		free(set->names[i]);
+	free(set->names);
+	set->names = NULL;
+	set->n = 0;
 }
