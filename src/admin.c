@@ -118,12 +118,13 @@ static void pool_row(admin_out_t *o, pool_t *p, usec_t now)
 	usec_t maxwait = 0;
 	if (!list_empty(&p->waiters))
 		maxwait = now - list_entry(list_first(&p->waiters), client_t, wait_node)->wait_start;
-	int tested = 0, being_canceled = 0;
+	int tested = 0, being_canceled = 0, moving = 0;
 	list_node_t *n;
 	list_for_each(n, &p->busy) {
 		server_state_t st = list_entry(n, server_t, pool_node)->state;
 		tested += st == SV_RESETTING;
 		being_canceled += st == SV_CANCEL_WAIT;
+		moving += st == SV_MOVING; /* already given to a client on another worker */
 	}
 	const char *vals[ARRAY_SIZE(pool_cols)];
 	int nv = 0;
@@ -133,7 +134,7 @@ static void pool_row(admin_out_t *o, pool_t *p, usec_t now)
 	vals[nv++] = fmt_i64(&f, p->n_waiting);
 	vals[nv++] = "0";
 	vals[nv++] = "0";
-	vals[nv++] = fmt_i64(&f, p->n_active);
+	vals[nv++] = fmt_i64(&f, p->n_active + moving);
 	vals[nv++] = "0";
 	vals[nv++] = fmt_i64(&f, being_canceled);
 	vals[nv++] = fmt_i64(&f, p->n_idle);
@@ -954,11 +955,24 @@ static size_t msg_size(const uint8_t *p)
 	return 1 + (size_t)proto_get_u32(p + 1);
 }
 
+/* Only SHOW (and its SELECT alias) returns rows; describing anything else
+ * must not run it (a Describe of KILL_CLIENT would kill). */
+static bool returns_rows(const char *sql)
+{
+	while (sql && isspace((unsigned char)*sql))
+		sql++;
+	return sql && (strncasecmp(sql, "SHOW", 4) == 0 || strncasecmp(sql, "SELECT", 6) == 0);
+}
+
 static void extended_describe(client_t *c, admin_session_t *a, const uint8_t *body, size_t len)
 {
 	if (len >= 1 && body[0] == 'S') {
 		static const uint8_t no_params[] = { BE_PARAM_DESC, 0, 0, 0, 6, 0, 0 };
 		send_bytes(c, no_params, sizeof(no_params));
+	}
+	if (!returns_rows(a->sql)) {
+		send_simple(c, BE_NO_DATA);
+		return;
 	}
 	build_result(c, a);
 	const uint8_t *r = a->result.data;

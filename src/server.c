@@ -649,8 +649,10 @@ static void protocol_error(server_t *s, const char *why)
 static bool release_from_client(server_t *s)
 {
 	client_t *c = s->client;
-	client_flush(c);
+	/* Give the server back before the client sees its answer, so anything
+	 * the client does next (SHOW POOLS included) finds the pool settled. */
 	bool mine = release_to_pool(s);
+	client_flush(c);
 	client_continue(c);
 	return mine && s->state != SV_CLOSED;
 }
