@@ -159,6 +159,9 @@ bool config_set(config_t *cfg, const char *name, const char *value, char *err, s
  * Initialises *out; on success release it with config_db_clear(). */
 bool config_parse_db_connstr(const char *name, const char *connstr, db_config_t *out, char *err,
 			     size_t errlen);
+/* Drops the users and reads cfg->auth_file again (after auth_file was set
+ * from the environment or SET). */
+bool config_replace_auth_file(config_t *cfg, char *err, size_t errlen);
 /* Reads auth_file into cfg->users (a user listed again replaces the
  * earlier secret). On error cfg->users is left as it was. */
 bool config_load_auth_file(config_t *cfg, const char *path, char *err, size_t errlen);

@@ -11,7 +11,7 @@
 
 typedef enum { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG, LOG_LEVEL_NOISE } log_level_t;
 
-/* verbose: 0 = info, 1 = debug, 2+ = noise. logfile NULL or "" = stderr.
+/* verbose: -1 = errors only, 0 = info, 1 = debug, 2+ = noise. logfile NULL or "" = stderr.
  * json: one JSON object per line instead of text. Returns false when the
  * file cannot be opened (the old sink stays). */
 bool log_configure(int verbose, const char *logfile, bool json);

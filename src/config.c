@@ -99,9 +99,10 @@ static const config_setting_t settings[] = {
 	      "Disconnect a client idle (outside a transaction) this long; 0 = never"),
 	S_DUR(idle_transaction_timeout, "0", true, 0,
 	      "Disconnect a client idle inside a transaction this long; 0 = never"),
-	S_DUR(query_timeout, "0", true, 0, "Cancel a query running longer than this; 0 = never"),
+	S_DUR(query_timeout, "0", true, 0,
+	      "Close a client whose query runs longer than this (SQLSTATE 57014); 0 = never"),
 	S_DUR(cancel_wait_timeout, "10", true, 0,
-	      "Drop a cancel request that waited this long for a server; 0 = never"),
+	      "Give up on a cancel request the server has not answered after this; 0 = 10 s"),
 	S_ENUM(auth_type, "md5", true, auth_type_names,
 	       "Client authentication: trust, any, plain, md5 (SCRAM when the stored secret is SCRAM) or scram-sha-256"),
 	S_STR(auth_file, "", true,
@@ -983,6 +984,12 @@ static bool auth_parse_text(config_t *cfg, const char *text, const char *path, c
 		p = *eol ? eol + 1 : eol;
 	}
 	return true;
+}
+
+bool config_replace_auth_file(config_t *cfg, char *err, size_t errlen)
+{
+	users_truncate(cfg, 0);
+	return !cfg->auth_file || config_load_auth_file(cfg, cfg->auth_file, err, errlen);
 }
 
 bool config_load_auth_file(config_t *cfg, const char *path, char *err, size_t errlen)

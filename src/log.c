@@ -33,7 +33,7 @@ bool log_configure(int verbose, const char *logfile, bool json)
 	}
 	int old = log_sink.fd;
 	log_sink.fd = fd;
-	log_sink.level = LOG_LEVEL_INFO + (verbose > 0 ? MIN(verbose, 2) : 0);
+	log_sink.level = verbose < 0 ? LOG_LEVEL_ERROR : LOG_LEVEL_INFO + MIN(verbose, 2);
 	log_sink.json = json;
 	log_sink.pid = (int)getpid();
 	if (old > 2)

@@ -19,6 +19,7 @@
 #include "client.h"
 #include "clock.h"
 #include "config.h"
+#include "control.h"
 #include "http.h"
 #include "janitor.h"
 #include "log.h"
@@ -43,8 +44,9 @@ typedef struct options {
 /* The main thread's own loop: signals and the drain check. */
 typedef struct main_loop {
 	runtime_t *rt;
+	int cmdline_verbose;      /* -v count, or -1 for -q: survives reloads */
 	struct event_base *base;
-	struct event *sig_hup, *sig_int, *sig_term, *drain_timer;
+	struct event *sig_hup, *sig_int, *sig_term, *sig_usr1, *sig_usr2, *drain_timer;
 	usec_t drain_deadline;
 } main_loop_t;
 
@@ -130,7 +132,9 @@ static config_t *load_config(const char *path, const char *url, char *err, size_
 	config_t *cfg = path ? config_load_file(path, err, errlen) : config_new_defaults();
 	if (!cfg)
 		return NULL;
-	if (!apply_env(cfg, err, errlen) || (url && !config_apply_database_url(cfg, url, err, errlen))) {
+	bool env_auth_file = getenv("PGTIDE_AUTH_FILE") != NULL;
+	if (!apply_env(cfg, err, errlen) || (env_auth_file && !config_replace_auth_file(cfg, err, errlen)) ||
+	    (url && !config_apply_database_url(cfg, url, err, errlen))) {
 		config_unref(cfg);
 		return NULL;
 	}
@@ -158,6 +162,12 @@ static void print_config(const config_t *cfg)
 	printf("; %zu user(s) in auth_file\n", cfg->nusers);
 }
 
+/* -q logs errors only; -v adds to the file's verbose. */
+static int log_verbosity(const config_t *cfg, int cmdline)
+{
+	return cmdline < 0 ? -1 : cfg->verbose + cmdline;
+}
+
 /* ---- signals ---- */
 
 static void reload(main_loop_t *m)
@@ -169,7 +179,7 @@ static void reload(main_loop_t *m)
 		log_error("reload failed, keeping the old configuration: %s", err);
 		return;
 	}
-	if (!log_configure(cfg->verbose, cfg->logfile, cfg->log_format == LOG_FORMAT_JSON))
+	if (!log_configure(log_verbosity(cfg, m->cmdline_verbose), cfg->logfile, cfg->log_format == LOG_FORMAT_JSON))
 		log_warning("reload: cannot open logfile %s", cfg->logfile);
 	runtime_set_config(rt, cfg);
 	pthread_mutex_lock(&rt->pools_lock);
@@ -225,6 +235,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	runtime_t *rt = m->rt;
 	if (sig == SIGHUP) {
 		reload(m);
+	} else if (sig == SIGUSR1 || sig == SIGUSR2) {
+		/* As PgBouncer: SIGUSR1 = PAUSE, SIGUSR2 = RESUME. */
+		control_pause(rt, NULL, sig == SIGUSR1);
+		log_info("%s", sig == SIGUSR1 ? "SIGUSR1: paused" : "SIGUSR2: resumed");
 	} else if (sig == SIGINT || atomic_load(&rt->state) != RT_RUNNING) {
 		log_info("shutting down now");
 		atomic_store(&rt->state, RT_STOPPING);
@@ -299,15 +313,19 @@ static int run(runtime_t *rt, const options_t *o)
 		log_error("%s", err);
 		return 1;
 	}
-	main_loop_t m = { .rt = rt };
+	main_loop_t m = { .rt = rt, .cmdline_verbose = o->quiet ? -1 : o->verbose };
 	m.base = event_base_new();
 	m.sig_hup = evsignal_new(m.base, SIGHUP, on_signal, &m);
 	m.sig_int = evsignal_new(m.base, SIGINT, on_signal, &m);
 	m.sig_term = evsignal_new(m.base, SIGTERM, on_signal, &m);
+	m.sig_usr1 = evsignal_new(m.base, SIGUSR1, on_signal, &m);
+	m.sig_usr2 = evsignal_new(m.base, SIGUSR2, on_signal, &m);
 	m.drain_timer = event_new(m.base, -1, EV_PERSIST, drain_check, &m);
 	event_add(m.sig_hup, NULL);
 	event_add(m.sig_int, NULL);
 	event_add(m.sig_term, NULL);
+	event_add(m.sig_usr1, NULL);
+	event_add(m.sig_usr2, NULL);
 	net_enable(rt);
 	const config_t *cfg = runtime_cfg(rt);
 	log_info("pgtide %s listening on %s:%d (unix socket dir %s), %d worker(s), pool_mode=%s", PGTIDE_VERSION,
@@ -344,6 +362,8 @@ static int run(runtime_t *rt, const options_t *o)
 	event_free(m.sig_hup);
 	event_free(m.sig_int);
 	event_free(m.sig_term);
+	event_free(m.sig_usr1);
+	event_free(m.sig_usr2);
 	event_free(m.drain_timer);
 	event_base_free(m.base);
 	log_info("pgtide stopped");
@@ -372,7 +392,8 @@ int main(int argc, char **argv)
 		config_unref(cfg);
 		return 1;
 	}
-	if (!log_configure(cfg->verbose + o.verbose, cfg->logfile, cfg->log_format == LOG_FORMAT_JSON)) {
+	if (!log_configure(log_verbosity(cfg, o.quiet ? -1 : o.verbose), cfg->logfile,
+			   cfg->log_format == LOG_FORMAT_JSON)) {
 		fprintf(stderr, "pgtide: cannot open logfile %s: %s\n", cfg->logfile, strerror(errno));
 		config_unref(cfg);
 		return 1;

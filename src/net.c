@@ -57,6 +57,15 @@ static int tcp_socket(const struct addrinfo *ai, int backlog, char *err, size_t 
 	return fd;
 }
 
+static bool family_supported(int family)
+{
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 /* Our workers share the port through SO_REUSEPORT, which would also let us
  * silently join another process's listener on it. A plain bind first tells
  * whether anybody else is there. */
@@ -95,6 +104,9 @@ static bool listen_tcp(runtime_t *rt, const char *addr, int port, int backlog, c
 	}
 	bool ok = true;
 	for (struct addrinfo *ai = res; ai && ok; ai = ai->ai_next) {
+		/* "*" on a kernel without IPv6: serve IPv4 rather than refuse to start. */
+		if (!host && ai->ai_family == AF_INET6 && !family_supported(AF_INET6))
+			continue;
 		ok = port_is_free(ai, err, errlen);
 		for (int i = 0; i < rt->nworkers && ok; i++) {
 			int fd = tcp_socket(ai, backlog, err, errlen);

@@ -75,6 +75,16 @@ static void pool_free(pool_t *p)
 pool_t *pool_get(runtime_t *rt, const config_t *cfg, const char *dbname, const char *user,
 		 const char **sqlstate, char *errmsg, size_t errlen)
 {
+	const db_config_t *db = config_find_db(cfg, dbname);
+	if (!db) {
+		*sqlstate = "3D000";
+		snprintf(errmsg, errlen, "database \"%s\" does not exist", dbname);
+		return NULL;
+	}
+	/* A database with user= forces one server user: one pool for all its
+	 * clients, as PgBouncer does. */
+	if (db->user)
+		user = db->user;
 	pthread_mutex_lock(&rt->pools_lock);
 	list_node_t *n;
 	list_for_each(n, &rt->pools) {
@@ -83,13 +93,6 @@ pool_t *pool_get(runtime_t *rt, const config_t *cfg, const char *dbname, const c
 			pthread_mutex_unlock(&rt->pools_lock);
 			return p;
 		}
-	}
-	const db_config_t *db = config_find_db(cfg, dbname);
-	if (!db) {
-		pthread_mutex_unlock(&rt->pools_lock);
-		*sqlstate = "3D000";
-		snprintf(errmsg, errlen, "database \"%s\" does not exist", dbname);
-		return NULL;
 	}
 	pool_t *p = pool_new(rt, cfg, db, dbname, user);
 	p->paused = name_set_contains(&rt->paused_dbs, dbname);

@@ -3,6 +3,7 @@
  */
 #include "runtime.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,6 +15,17 @@
 #include "worker.h"
 
 static void name_set_free(name_set_t *set);
+
+/* CPUs this process may run on (taskset, cpusets and container limits that
+ * use them), not every CPU of the machine. */
+static int usable_cpus(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return CPU_COUNT(&set);
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	return cores > 0 ? (int)cores : 1;
+}
 
 bool runtime_init(runtime_t *rt, config_t *cfg)
 {
@@ -32,8 +44,7 @@ bool runtime_init(runtime_t *rt, config_t *cfg)
 	atomic_init(&rt->drain_for_clients, false);
 	if (!auth_random_bytes(rt->mock_key, sizeof(rt->mock_key)))
 		return false;
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	int n = cfg->workers > 0 ? cfg->workers : (int)(cores > 0 ? cores : 1);
+	int n = cfg->workers > 0 ? cfg->workers : usable_cpus();
 	rt->nworkers = MIN(n, MAX_WORKERS);
 	rt->workers = xcalloc((size_t)rt->nworkers, sizeof(worker_t));
 	for (int i = 0; i < rt->nworkers; i++) {

@@ -63,6 +63,13 @@ kill -INT "$dpid"
 for _ in $(seq 1 100); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.05; done
 check "daemon stops on SIGINT and removes its pidfile" '! kill -0 "$dpid" 2>/dev/null && [ ! -e "$work/pgtide.pid" ]'
 
+# PGTIDE_AUTH_FILE from the environment replaces the file's users.
+printf '"envuser" "env-pw"\n' >"$work/env-users.txt"
+printf '[pgtide]\nauth_file = %s/none.txt\n[databases]\n* = host=127.0.0.1 port=%s\n' "$work" "$PGPORT" >"$work/env.ini"
+: >"$work/none.txt"
+out=$(PGTIDE_AUTH_FILE=$work/env-users.txt "$PGTIDE" --check-config "$work/env.ini" 2>&1)
+check "PGTIDE_AUTH_FILE loads that file's users" 'grep -q "^; 1 user(s) in auth_file" <<<"$out"'
+
 out=$("$PGTIDE" --check-config --database-url "postgres://app:s3cr3t-pw@127.0.0.1:$PGPORT/app" 2>&1)
 check "--check-config prints settings" 'grep -q "^default_pool_size = 20" <<<"$out"'
 check "--check-config masks secrets" '! grep -q "s3cr3t-pw" <<<"$out"'

@@ -121,6 +121,52 @@ static void test_shutdown_wait_for_clients(void **state)
 	assert_int_equal(pgtide_stop(&p), 0);
 }
 
+/* SIGUSR1 pauses (a new transaction waits), SIGUSR2 resumes it. */
+static void test_sigusr_pause_resume(void **state)
+{
+	pgtide_proc_t p;
+	pgtide_start(&p, NULL, NULL);
+	PGconn *c = pt_connect_ok(&p, "app", "app-pw", "app");
+	pgtide_signal(&p, SIGUSR1);
+	usleep(200000);
+	assert_int_equal(PQsendQuery(c, "SELECT 'after resume'"), 1);
+	usleep(500000);
+	assert_int_equal(PQconsumeInput(c), 1);
+	assert_int_equal(PQisBusy(c), 1); /* held while paused */
+	pgtide_signal(&p, SIGUSR2);
+	PGresult *r = PQgetResult(c);
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_string_equal(PQgetvalue(r, 0, 0), "after resume");
+	PQclear(r);
+	while ((r = PQgetResult(c)) != NULL)
+		PQclear(r);
+	PQfinish(c);
+	assert_int_equal(pgtide_stop(&p), 0);
+}
+
+/* A database entry with user= has one pool for all its client users. */
+static void test_forced_user_single_pool(void **state)
+{
+	pgtide_proc_t p;
+	char dbs[256];
+	snprintf(dbs, sizeof(dbs), "forced = host=127.0.0.1 port=%d dbname=app user=app password=app-pw\n", pg_port());
+	pgtide_start(&p, NULL, dbs);
+	PGconn *a = pt_connect_ok(&p, "md5_user", "md5-pw", "forced");
+	PGconn *b = pt_connect_ok(&p, "scram_user", "scram-pw", "forced");
+	assert_string_equal(pt_query_value(a, "SELECT current_user"), "app");
+	assert_string_equal(pt_query_value(b, "SELECT current_user"), "app");
+	PGconn *adm = pt_connect_ok(&p, "admin", "admin-pw", "pgtide");
+	PGresult *r = PQexec(adm, "SHOW POOLS");
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_int_equal(PQntuples(r), 1);
+	assert_string_equal(PQgetvalue(r, 0, PQfnumber(r, "user")), "app");
+	PQclear(r);
+	PQfinish(adm);
+	PQfinish(a);
+	PQfinish(b);
+	assert_int_equal(pgtide_stop(&p), 0);
+}
+
 static void test_session_mode_resets_server(void **state)
 {
 	pgtide_proc_t p;
@@ -195,6 +241,8 @@ int main(void)
 		cmocka_unit_test(test_reload_keeps_clients),
 		cmocka_unit_test(test_sigterm_lets_transactions_finish),
 		cmocka_unit_test(test_shutdown_wait_for_clients),
+		cmocka_unit_test(test_sigusr_pause_resume),
+		cmocka_unit_test(test_forced_user_single_pool),
 		cmocka_unit_test(test_session_mode_resets_server),
 		cmocka_unit_test(test_transaction_mode_shares_servers),
 		cmocka_unit_test(test_unix_socket),
