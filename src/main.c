@@ -306,26 +306,46 @@ static void free_connections(runtime_t *rt)
 	}
 }
 
+/* Signals are caught before anything listens: a test (or an operator) may
+ * send SIGHUP as soon as a connect succeeds, and SIGHUP's default action
+ * would end the process. */
+static void main_loop_init(main_loop_t *m)
+{
+	m->base = event_base_new();
+	m->sig_hup = evsignal_new(m->base, SIGHUP, on_signal, m);
+	m->sig_int = evsignal_new(m->base, SIGINT, on_signal, m);
+	m->sig_term = evsignal_new(m->base, SIGTERM, on_signal, m);
+	m->sig_usr1 = evsignal_new(m->base, SIGUSR1, on_signal, m);
+	m->sig_usr2 = evsignal_new(m->base, SIGUSR2, on_signal, m);
+	m->drain_timer = event_new(m->base, -1, EV_PERSIST, drain_check, m);
+	event_add(m->sig_hup, NULL);
+	event_add(m->sig_int, NULL);
+	event_add(m->sig_term, NULL);
+	event_add(m->sig_usr1, NULL);
+	event_add(m->sig_usr2, NULL);
+}
+
+static void main_loop_free(main_loop_t *m)
+{
+	event_free(m->sig_hup);
+	event_free(m->sig_int);
+	event_free(m->sig_term);
+	event_free(m->sig_usr1);
+	event_free(m->sig_usr2);
+	event_free(m->drain_timer);
+	event_base_free(m->base);
+}
+
 static int run(runtime_t *rt, const options_t *o)
 {
 	char err[512];
+	main_loop_t m = { .rt = rt, .cmdline_verbose = o->quiet ? -1 : o->verbose };
+	main_loop_init(&m);
 	if (!net_listen(rt, err, sizeof(err))) {
 		log_error("%s", err);
+		main_loop_free(&m);
 		return 1;
 	}
-	main_loop_t m = { .rt = rt, .cmdline_verbose = o->quiet ? -1 : o->verbose };
-	m.base = event_base_new();
-	m.sig_hup = evsignal_new(m.base, SIGHUP, on_signal, &m);
-	m.sig_int = evsignal_new(m.base, SIGINT, on_signal, &m);
-	m.sig_term = evsignal_new(m.base, SIGTERM, on_signal, &m);
-	m.sig_usr1 = evsignal_new(m.base, SIGUSR1, on_signal, &m);
-	m.sig_usr2 = evsignal_new(m.base, SIGUSR2, on_signal, &m);
-	m.drain_timer = event_new(m.base, -1, EV_PERSIST, drain_check, &m);
-	event_add(m.sig_hup, NULL);
-	event_add(m.sig_int, NULL);
-	event_add(m.sig_term, NULL);
-	event_add(m.sig_usr1, NULL);
-	event_add(m.sig_usr2, NULL);
 	net_enable(rt);
 	const config_t *cfg = runtime_cfg(rt);
 	log_info("pgtide %s listening on %s:%d (unix socket dir %s), %d worker(s), pool_mode=%s", PGTIDE_VERSION,
@@ -339,7 +359,6 @@ static int run(runtime_t *rt, const options_t *o)
 			return 1;
 		}
 	}
-	(void)o;
 	/* Metrics after the workers: once /readyz answers, clients are served.
 	 * A port that cannot be bound stops pgtide rather than run unwatched. */
 	int rc = 0;
@@ -359,13 +378,7 @@ static int run(runtime_t *rt, const options_t *o)
 	free_connections(rt);
 	for (int i = 0; i < rt->nworkers; i++)
 		event_base_loop(rt->workers[i].base, EVLOOP_NONBLOCK);
-	event_free(m.sig_hup);
-	event_free(m.sig_int);
-	event_free(m.sig_term);
-	event_free(m.sig_usr1);
-	event_free(m.sig_usr2);
-	event_free(m.drain_timer);
-	event_base_free(m.base);
+	main_loop_free(&m);
 	log_info("pgtide stopped");
 	return rc;
 }
