@@ -108,6 +108,9 @@ void pktbuf_end(pktbuf_t *pb)
 }
 
 static void put_error_fields(pktbuf_t *pb, const char *severity, const char *sqlstate,
+			     const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+static void put_error_fields(pktbuf_t *pb, const char *severity, const char *sqlstate,
 			     const char *fmt, va_list ap)
 {
 	char msg[1024];
