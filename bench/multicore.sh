@@ -13,7 +13,10 @@ PGTIDE_BIN=${PGTIDE_BIN:?}
 PG_PORT=5601 PGB_PORT=5602 PT_PORT=5603
 W=$(mktemp -d /tmp/pgtide-multicore.XXXXXX)
 chmod 755 "$W"
-as_pg() { if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+# setpriv execs, so a pooler started with "${AS_PG[@]}" ... & has the pid $!.
+AS_PG=()
+[ "$(id -u)" -eq 0 ] && AS_PG=(setpriv --reuid=postgres "--regid=$(id -g postgres)" --init-groups --)
+as_pg() { "${AS_PG[@]}" "$@"; }
 pooler_pid=""
 cleanup() {
 	[ -n "$pooler_pid" ] && kill -TERM "$pooler_pid" 2>/dev/null && sleep 1
@@ -34,8 +37,9 @@ shared_buffers = 256MB
 fsync = off
 synchronous_commit = off
 EOT
-as_pg "$PGBIN/pg_ctl" -D "$W/pg" -l "$W/pg.log" -w start >/dev/null
-as_pg psql -X -q -h "$W/run" -p $PG_PORT -U postgres -c "SET password_encryption='md5'; CREATE ROLE bench LOGIN PASSWORD 'bench-pw'; CREATE DATABASE bench OWNER bench;"
+as_pg "$PGBIN/pg_ctl" -D "$W/pg" -l "$W/run/pg.log" -w start >/dev/null
+as_pg psql -X -q -h "$W/run" -p $PG_PORT -U postgres -c "SET password_encryption='md5'; CREATE ROLE bench LOGIN PASSWORD 'bench-pw'"
+as_pg psql -X -q -h "$W/run" -p $PG_PORT -U postgres -c "CREATE DATABASE bench OWNER bench"
 export PGPASSWORD=bench-pw
 pgbench -i -q -s 10 -h 127.0.0.1 -p $PG_PORT -U bench bench >/dev/null 2>&1
 secret=$(as_pg psql -XAt -h "$W/run" -p $PG_PORT -U postgres -c "select rolpassword from pg_authid where rolname='bench'")
@@ -81,12 +85,12 @@ start_pooler() { # pooler cores
 	local cpus=$2 ncores
 	ncores=$(echo "$cpus" | tr ',' '\n' | wc -l)
 	if [ "$1" = pgbouncer ]; then
-		as_pg taskset -c "$cpus" pgbouncer "$W/run/pgbouncer.ini" >/dev/null 2>&1 &
+		"${AS_PG[@]}" taskset -c "$cpus" pgbouncer "$W/run/pgbouncer.ini" >/dev/null 2>&1 &
 		port=$PGB_PORT
 	else
 		write_pgtide_ini "$ncores"
 		[ "$(id -u)" -eq 0 ] && chown postgres: "$W/run/pgtide.ini"
-		as_pg taskset -c "$cpus" "$PGTIDE_BIN" "$W/run/pgtide.ini" >"$W/run/pgtide.log" 2>&1 &
+		"${AS_PG[@]}" taskset -c "$cpus" "$PGTIDE_BIN" "$W/run/pgtide.ini" >"$W/run/pgtide.log" 2>&1 &
 		port=$PT_PORT
 	fi
 	pooler_pid=$!
@@ -97,7 +101,7 @@ start_pooler() { # pooler cores
 	echo "pooler $1 did not start" >&2
 	return 1
 }
-stop_pooler() { kill -TERM "$pooler_pid" 2>/dev/null; wait "$pooler_pid" 2>/dev/null || true; pooler_pid=""; }
+stop_pooler() { kill -INT "$pooler_pid" 2>/dev/null; wait "$pooler_pid" 2>/dev/null || true; pooler_pid=""; }
 
 printf 'round\tpooler\tcores\ttps\n' >"$outfile"
 for r in $(seq 1 "$ROUNDS"); do

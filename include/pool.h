@@ -122,6 +122,8 @@ static inline void pool_unlock(pool_t *p)
 typedef enum {
 	ACQ_GOT_LOCAL,    /* *server is idle on the caller's worker: use it now */
 	ACQ_GOT_REMOTE,   /* *server lives on another worker: ask it to move */
+	ACQ_GOT_REMOTE_WARM, /* the same, and open one server on the caller's
+	                   * worker for later clients (slot reserved) */
 	ACQ_WAIT,         /* client queued */
 	ACQ_WAIT_CONNECT, /* client queued; caller opens one new server connection */
 	ACQ_FAIL_RETRY,   /* logins have been failing: refuse for server_login_retry */

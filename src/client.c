@@ -401,7 +401,10 @@ static void send_auth_request(client_t *c, uint32_t code, const void *data, size
 	pktbuf_init_fixed(&pb, mem, sizeof(mem));
 	pktbuf_auth(&pb, code, data, len);
 	link_write(&c->link, pb.data, pb.len);
-	link_flush(&c->link);
+	/* AuthenticationOk (and SASLFinal before it) travel with the welcome
+	 * that follows in one send; a challenge must go out now. */
+	if (code != AUTH_REQ_OK && code != AUTH_REQ_SASL_FINAL)
+		link_flush(&c->link);
 }
 
 static void auth_failed(client_t *c)
@@ -786,7 +789,10 @@ static bool client_acquire(client_t *c)
 		server_link_client(s, c);
 		return true;
 	case ACQ_GOT_REMOTE:
+	case ACQ_GOT_REMOTE_WARM:
 		worker_post(home, server_move_fn, s, c);
+		if (r == ACQ_GOT_REMOTE_WARM)
+			server_connect_on(c->pool, c->link.worker);
 		return false;
 	case ACQ_WAIT_CONNECT:
 		server_connect_on(c->pool, c->link.worker);

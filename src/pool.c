@@ -288,6 +288,13 @@ acquire_t pool_acquire(pool_t *p, client_t *c, worker_t *w, server_t **server, w
 		*server = s;
 		*home = s->link.worker;
 		r = assign(p, s, c) ? ACQ_GOT_LOCAL : ACQ_GOT_REMOTE;
+		/* Borrowing from another worker costs two mailbox hops each time:
+		 * while the pool is below its size, also open a server that will
+		 * stay on this worker for the next client (only one at a time). */
+		if (r == ACQ_GOT_REMOTE && p->n_login == 0 && pool_server_count(p) < p->pool_size &&
+		    !(p->last_login_failure && now - p->last_login_failure < runtime_cfg(p->rt)->server_login_retry) &&
+		    take_login_slot(p, runtime_cfg(p->rt)))
+			r = ACQ_GOT_REMOTE_WARM;
 	} else if (p->last_login_fatal && pool_server_count(p) == 0 &&
 		   now - p->last_login_failure < runtime_cfg(p->rt)->server_login_retry) {
 		r = ACQ_FAIL_RETRY;

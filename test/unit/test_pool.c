@@ -534,6 +534,32 @@ static void test_db_and_user_connection_limits(void **state)
 	f->rt.cfg->max_user_connections = 0;
 }
 
+/* Borrowing a server from another worker while the pool is below its size
+ * also reserves one login for the borrower's worker, so later clients there
+ * find a local server instead of paying for another move. */
+static void test_remote_borrow_warms_local_server(void **state)
+{
+	fx_t *f = *state;
+	client_t *c1 = new_client(f, 0), *to;
+	assert_int_equal(acquire(f, c1, NULL, NULL), ACQ_WAIT_CONNECT);
+	server_t *s = new_server(f, 0);
+	assert_int_equal(connect_and_login(f, s, &to), REL_GIVE_LOCAL);
+	assert_int_equal(pool_release(f->p, s, &to, f->now), REL_IDLE);
+	client_t *c2 = new_client(f, 1);
+	server_t *got = NULL;
+	worker_t *home = NULL;
+	assert_int_equal(acquire(f, c2, &got, &home), ACQ_GOT_REMOTE_WARM);
+	assert_ptr_equal(got, s);
+	assert_int_equal(f->p->n_login, 1); /* the reserved warm-up login */
+	server_t *s1 = new_server(f, 1);
+	pool_server_added(f->p, s1);
+	assert_int_equal(pool_server_ready(f->p, s1, &to, f->now), REL_IDLE);
+	assert_null(to);
+	assert_ptr_equal(list_first(&f->p->idle[1]), &s1->pool_node);
+	finish_move(f, s, c2);
+	check_consistent(f);
+}
+
 static void test_release_idle_then_acquire(void **state)
 {
 	fx_t *f = *state;
@@ -567,11 +593,15 @@ static void test_release_idle_then_acquire(void **state)
 	check_counts(f, 0, 1, 0, 0, 0);
 	assert_int_equal(pool_release(f->p, s, &to, f->now), REL_IDLE);
 
-	/* Other worker: it must be moved from its home. */
+	/* Other worker: it must be moved from its home. (A full pool: no
+	 * warm-up connection is opened beside the move; see the next test.) */
+	int size = f->p->pool_size;
+	f->p->pool_size = 1;
 	client_t *c3 = new_client(f, 1);
 	got = NULL;
 	home = NULL;
 	assert_int_equal(acquire(f, c3, &got, &home), ACQ_GOT_REMOTE);
+	f->p->pool_size = size;
 	assert_ptr_equal(got, s);
 	assert_ptr_equal(home, &f->workers[0]);
 	assert_linked(s, c3);
@@ -874,6 +904,7 @@ int main(void)
 		T(test_client_left_with_inflight),
 		T(test_lifetime_expiry),
 		T(test_lifetime_zero_means_single_use),
+		T(test_remote_borrow_warms_local_server),
 		T(test_orphan_and_take_idle),
 	};
 #undef T
