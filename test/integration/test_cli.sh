@@ -7,8 +7,6 @@ set -uo pipefail
 PGTIDE=${PGTIDE_BIN:?run through ctest}
 PGPORT=$(cat "${PGTIDE_TEST_PGDIR:?}/port")
 work=$(mktemp -d /tmp/pgtide-cli.XXXXXX)
-pass=0
-fail=0
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -INT "$p" 2>/dev/null; done
@@ -16,12 +14,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+# shellcheck source=test/integration/testlib.sh
+. "$(dirname "$0")/testlib.sh"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_ready() { for _ in $(seq 1 100); do pg_isready -q -h 127.0.0.1 -p "$1" && return 0; sleep 0.05; done; return 1; }
+free_port() { free_ports 1; }
 
 check "--version prints the version" '"$PGTIDE" --version | grep -q "^pgtide [0-9]"'
 check "--help prints usage" '"$PGTIDE" --help | grep -q "Usage: pgtide"'

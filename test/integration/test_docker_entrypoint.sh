@@ -25,8 +25,6 @@ SRC=${PGTIDE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 EP=$SRC/etc/docker/docker-entrypoint.sh
 PSQL=$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)
 work=$(mktemp -d /tmp/pgtide-entrypoint.XXXXXX)
-pass=0
-fail=0
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
@@ -39,25 +37,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+# shellcheck source=test/integration/testlib.sh
+. "$(dirname "$0")/testlib.sh"
 
-# free_ports N: N distinct free ports below the ephemeral range, so that no
-# outgoing connection on this busy machine takes one before pgtide binds it.
-free_ports() {
-	python3 -c 'import random, socket, sys
-low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-socks = []
-while len(socks) < int(sys.argv[1]):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", random.randrange(10000, max(low, 10001))))
-        socks.append(s)
-    except OSError:
-        s.close()
-print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
-}
 read -r p_env m_env p_bnc m_bnc p_file m_file p_urls m_urls p_none < <(free_ports 9)
 
 mkdir -p "$work/etc" "$work/run" "$work/secrets"

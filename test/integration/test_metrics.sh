@@ -22,8 +22,6 @@ PGBENCH=${PGTIDE_PGBENCH:-}
 PSQL=$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)
 PROMTOOL=$(command -v promtool || echo /usr/bin/promtool)
 work=$(mktemp -d /tmp/pgtide-metrics.XXXXXX)
-pass=0
-fail=0
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
@@ -36,25 +34,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+# shellcheck source=test/integration/testlib.sh
+. "$(dirname "$0")/testlib.sh"
 
-# free_ports N: N distinct free ports below the ephemeral range, so that no
-# outgoing connection on this busy machine takes one before pgtide binds it.
-free_ports() {
-	python3 -c 'import random, socket, sys
-low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
-socks = []
-while len(socks) < int(sys.argv[1]):
-    s = socket.socket()
-    try:
-        s.bind(("127.0.0.1", random.randrange(10000, max(low, 10001))))
-        socks.append(s)
-    except OSError:
-        s.close()
-print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
-}
 read -r main_port main_mport down_port down_mport closed < <(free_ports 5)
 
 # start_pgtide NAME TARGET_PORT PORT METRICS_PORT: writes NAME.ini, starts

@@ -28,8 +28,6 @@ SRC=${PGTIDE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 GUIDE=$SRC/docs/migrating-from-pgbouncer.md
 PSQL=$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)
 work=$(mktemp -d /tmp/pgtide-migration.XXXXXX)
-pass=0
-fail=0
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
@@ -42,9 +40,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { pass=$((pass + 1)); echo "ok - $1"; }
-not_ok() { fail=$((fail + 1)); echo "not ok - $1"; }
-check() { if eval "$2"; then ok "$1"; else not_ok "$1"; fi; }
+# shellcheck source=test/integration/testlib.sh
+. "$(dirname "$0")/testlib.sh"
 
 # One free port below the ephemeral range (see test_metrics.sh).
 read -r port < <(python3 -c 'import random, socket
