@@ -21,6 +21,9 @@ void cancel_map_free(cancel_map_t *m);
 /* Gives c a unique random (pid, key) and registers it. */
 void cancel_register(cancel_map_t *m, struct client *c);
 void cancel_unregister(cancel_map_t *m, struct client *c);
+/* Shutdown (workers stopped): ends w's cancel connections still in flight
+ * and releases or frees the servers they kept alive. */
+void cancel_abort_all(struct worker *w);
 /* Handles a CancelRequest received on worker w. */
 void cancel_request(struct runtime *rt, struct worker *w, uint32_t pid, const uint8_t *key, uint32_t key_len);
 

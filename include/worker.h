@@ -54,6 +54,7 @@ typedef struct worker {
 	list_node_t clients;      /* every client this worker owns */
 	list_node_t servers;      /* every server this worker owns */
 	list_node_t reap_list;    /* connections to free at the end of this loop turn */
+	list_node_t cancels;      /* cancel connections this worker has open */
 	struct event *reap_ev;
 	struct event *janitor_ev;
 	void (*on_tick)(struct worker *w); /* timeouts; every WORKER_TICK_USEC */

@@ -121,6 +121,7 @@ void cancel_unregister(cancel_map_t *m, client_t *c)
 /* ---- forwarding to the server ---- */
 
 typedef struct cancel_conn {
+	list_node_t node;          /* in worker->cancels, so shutdown can end it */
 	int fd;
 	struct event *ev;
 	struct event *timer;
@@ -173,7 +174,10 @@ static void server_cancel_done_fn(worker_t *w, void *a, void *b)
 	server_release_after_cancel(a);
 }
 
-static void cancel_finish(cancel_conn_t *cc)
+/* Ends a cancel connection. The server it kept alive is then released (or
+ * freed) by its owner: through the mailbox normally, directly at shutdown
+ * when no worker runs any more. */
+static void cancel_end(cancel_conn_t *cc, bool shutdown)
 {
 	server_t *s = cc->server;
 	pool_t *p = s->pool;
@@ -183,13 +187,21 @@ static void cancel_finish(cancel_conn_t *cc)
 	bool wake = s->cancel_pending == 0 && (s->state == SV_CANCEL_WAIT || s->free_deferred);
 	worker_t *home = s->link.worker;
 	pool_unlock(p);
-	if (wake)
+	if (wake && shutdown)
+		server_release_after_cancel(s);
+	else if (wake)
 		worker_post_async(home, server_cancel_done_fn, s, NULL);
+	list_del(&cc->node);
 	event_free(cc->ev);
 	event_free(cc->timer);
 	if (cc->fd >= 0)
 		close(cc->fd);
 	free(cc);
+}
+
+static void cancel_finish(cancel_conn_t *cc)
+{
+	cancel_end(cc, false);
 }
 
 static void cancel_io_cb(evutil_socket_t fd, short what, void *arg)
@@ -228,6 +240,7 @@ static void start_cancel(worker_t *w, server_t *s, const cancel_target_t *t)
 	proto_put_u32(cc->packet + 4, PROTO_CANCEL_CODE);
 	proto_put_u32(cc->packet + 8, t->pid);
 	memcpy(cc->packet + 12, t->key, t->key_len);
+	list_push_back(&w->cancels, &cc->node);
 	cc->fd = connect_to(t);
 	cc->ev = event_new(w->base, cc->fd, EV_WRITE, cancel_io_cb, cc);
 	cc->timer = evtimer_new(w->base, cancel_io_cb, cc);
@@ -281,4 +294,11 @@ void cancel_request(runtime_t *rt, worker_t *w, uint32_t pid, const uint8_t *key
 		worker_post(waiter->link.worker, client_cancel_wait_fn, waiter, NULL);
 	else
 		log_debug("cancel request for unknown or idle client ignored: pid=%u", pid);
+}
+
+void cancel_abort_all(worker_t *w)
+{
+	list_node_t *n;
+	while ((n = list_first(&w->cancels)) != NULL)
+		cancel_end(list_entry(n, cancel_conn_t, node), true);
 }

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cancel.h"
 #include "client.h"
 #include "clock.h"
 #include "config.h"
@@ -300,7 +301,6 @@ static void free_connections(runtime_t *rt)
 		list_for_each_safe(n, tmp, &w->servers) {
 			server_t *s = list_entry(n, server_t, worker_node);
 			s->client = NULL;
-			s->cancel_pending = 0;
 			server_close(s, "shutdown");
 		}
 	}
@@ -375,6 +375,9 @@ static int run(runtime_t *rt, const options_t *o)
 	http_stop(http);
 	for (int i = 0; i < rt->nworkers; i++)
 		worker_join(&rt->workers[i]);
+	/* Cancels still in flight first: they keep servers alive. */
+	for (int i = 0; i < rt->nworkers; i++)
+		cancel_abort_all(&rt->workers[i]);
 	free_connections(rt);
 	for (int i = 0; i < rt->nworkers; i++)
 		event_base_loop(rt->workers[i].base, EVLOOP_NONBLOCK);

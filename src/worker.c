@@ -81,6 +81,7 @@ bool worker_init(worker_t *w, struct runtime *rt, int id)
 	list_init(&w->clients);
 	list_init(&w->servers);
 	list_init(&w->reap_list);
+	list_init(&w->cancels);
 	pthread_mutex_init(&w->mbox_lock, NULL);
 	/* Each base is used by its own thread only: no libevent locking. */
 	struct event_config *ec = event_config_new();
