@@ -109,6 +109,12 @@ pool_t *pool_get(runtime_t *rt, const config_t *cfg, const char *dbname, const c
 		 const char **sqlstate, char *errmsg, size_t errlen);
 void pool_free_all(runtime_t *rt);
 
+/* Every server connection the pool counts against its size (lock held). */
+static inline int pool_server_count(const pool_t *p)
+{
+	return p->n_idle + p->n_active + p->n_login + p->n_busy;
+}
+
 static inline void pool_lock(pool_t *p)
 {
 	pthread_mutex_lock(&p->lock);
@@ -203,8 +209,9 @@ void pool_apply_config(pool_t *p, const config_t *cfg);
 /* Calls fn for every pool of database db (NULL = all pools) under the
  * registry lock; fn must not take that lock again. */
 void pool_for_each(runtime_t *rt, const char *db, void (*fn)(pool_t *p, void *arg), void *arg);
-/* Server connections still linked or being reset (PAUSE waits for 0). */
-int pool_busy_servers(pool_t *p);
+/* Server connections still linked or being reset, over the pools of db
+ * (NULL = all): PAUSE and the SIGTERM drain wait for 0. */
+int pool_busy_servers(runtime_t *rt, const char *db);
 /* Servers opened before the last RECONNECT (WAIT_CLOSE waits for 0). */
 int pool_old_servers(pool_t *p);
 

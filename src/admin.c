@@ -462,7 +462,7 @@ static void show_databases(client_t *c, admin_out_t *o)
 			pool_t *p = list_entry(n, pool_t, rt_node);
 			if (strcmp(p->dbname, db->name) == 0) {
 				pool_lock(p);
-				current += p->n_idle + p->n_active + p->n_login + p->n_busy;
+				current += pool_server_count(p);
 				clients += p->n_clients;
 				pool_unlock(p);
 			}
@@ -515,7 +515,7 @@ static void show_lists(client_t *c, admin_out_t *o)
 		pool_t *p = list_entry(n, pool_t, rt_node);
 		pool_lock(p);
 		used_clients += p->n_clients;
-		used_servers += p->n_idle + p->n_active + p->n_login + p->n_busy;
+		used_servers += pool_server_count(p);
 		pool_unlock(p);
 	}
 	pthread_mutex_unlock(&rt->pools_lock);
@@ -636,7 +636,7 @@ static void show_mem(client_t *c, admin_out_t *o)
 	list_for_each(n, &rt->pools) {
 		pool_t *p = list_entry(n, pool_t, rt_node);
 		pool_lock(p);
-		servers += p->n_idle + p->n_active + p->n_login + p->n_busy;
+		servers += pool_server_count(p);
 		pool_unlock(p);
 	}
 	int64_t npools = rt->npools;

@@ -48,16 +48,9 @@ bool control_pause(runtime_t *rt, const char *db, bool pause)
 	return true;
 }
 
-static void add_busy(pool_t *p, void *arg)
-{
-	*(int *)arg += pool_busy_servers(p);
-}
-
 bool control_pause_done(runtime_t *rt, const char *db)
 {
-	int busy = 0;
-	pool_for_each(rt, db, add_busy, &busy);
-	return busy == 0;
+	return pool_busy_servers(rt, db) == 0;
 }
 
 static void bump_generation(pool_t *p, void *arg)

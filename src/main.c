@@ -198,21 +198,6 @@ static void stop_workers(main_loop_t *m)
 	event_base_loopbreak(m->base);
 }
 
-static int active_servers(runtime_t *rt)
-{
-	int n = 0;
-	pthread_mutex_lock(&rt->pools_lock);
-	list_node_t *node;
-	list_for_each(node, &rt->pools) {
-		pool_t *p = list_entry(node, pool_t, rt_node);
-		pool_lock(p);
-		n += p->n_active + p->n_busy;
-		pool_unlock(p);
-	}
-	pthread_mutex_unlock(&rt->pools_lock);
-	return n;
-}
-
 static void drain_check(evutil_socket_t fd, short what, void *arg)
 {
 	main_loop_t *m = arg;
@@ -222,7 +207,7 @@ static void drain_check(evutil_socket_t fd, short what, void *arg)
 			stop_workers(m);
 		return;
 	}
-	int busy = active_servers(m->rt);
+	int busy = pool_busy_servers(m->rt, NULL);
 	if (busy == 0 || clock_mono_usec() > m->drain_deadline) {
 		if (busy)
 			log_warning("shutdown: %d server connection(s) still busy after the drain limit", busy);

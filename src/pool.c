@@ -110,11 +110,6 @@ void pool_free_all(runtime_t *rt)
 	rt->npools = 0;
 }
 
-static int pool_server_count(const pool_t *p)
-{
-	return p->n_idle + p->n_active + p->n_login + p->n_busy;
-}
-
 /* Removes s from whichever state list it is in. */
 static void unlist(pool_t *p, server_t *s)
 {
@@ -720,12 +715,18 @@ void pool_for_each(runtime_t *rt, const char *db, void (*fn)(pool_t *p, void *ar
 	pthread_mutex_unlock(&rt->pools_lock);
 }
 
-int pool_busy_servers(pool_t *p)
+static void add_busy(pool_t *p, void *arg)
 {
 	pool_lock(p);
-	int n = p->n_active + p->n_busy;
+	*(int *)arg += p->n_active + p->n_busy;
 	pool_unlock(p);
-	return n;
+}
+
+int pool_busy_servers(runtime_t *rt, const char *db)
+{
+	int busy = 0;
+	pool_for_each(rt, db, add_busy, &busy);
+	return busy;
 }
 
 static int count_old(const list_node_t *head, uint64_t generation)
