@@ -11,6 +11,7 @@
 #include "link.h"
 #include "list.h"
 #include "params.h"
+#include "prepared.h"
 #include "proto.h"
 #include "worker.h"
 
@@ -58,6 +59,7 @@ typedef struct client {
 	char dbname[PROTO_MAX_NAME_LEN + 1];
 	param_set_t params;        /* tracked values the client has (NULL = pool default) */
 	param_extras_t extras;     /* other startup parameters */
+	ps_map_t ps;               /* its named prepared statements (transaction mode) */
 	param_set_t *raw_startup;  /* tracked startup values before normalisation (login only) */
 
 	struct sockaddr_in6 addr;  /* v4 addresses mapped; sin6_family AF_UNIX for unix sockets */

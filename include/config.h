@@ -105,6 +105,7 @@ typedef struct config {
 	char *metrics_addr;
 	int metrics_port;
 	char *ignore_startup_parameters;
+	int max_prepared_statements;
 
 	db_config_t *dbs;
 	size_t ndbs;

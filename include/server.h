@@ -11,6 +11,7 @@
 #include "link.h"
 #include "list.h"
 #include "params.h"
+#include "prepared.h"
 #include "worker.h"
 
 struct pool;
@@ -45,6 +46,10 @@ typedef struct server {
 	scram_client_t *scram;     /* during login only */
 	param_set_t params;        /* tracked values as this server has them */
 	param_extras_t extras;     /* extras applied to it */
+	ps_set_t ps;               /* named statements prepared on it (prepared.h) */
+	rq_t rq;                   /* answers it owes the linked client, when tracked */
+	bool rq_on;                /* the linked client's messages go through prepared_relay */
+	bool rq_emit;              /* answers pgtide owes may be at the head of rq */
 
 	int expected_rfq;          /* client requests (Query/Sync/FunctionCall) not answered yet */
 	int internal_rfq;          /* pgtide's own queries not answered yet (they come first) */
@@ -81,6 +86,8 @@ void server_link_client(server_t *s, struct client *c);
 void server_unlink(server_t *s, bool client_gone);
 /* A client message of this type (and size) was queued to s. */
 void server_forwarded(server_t *s, uint8_t type, uint32_t bytes);
+/* Counts bytes of a client message that prepared_relay rewrote. */
+void server_forwarded_bytes(server_t *s, uint32_t bytes);
 bool server_flush(server_t *s);
 /* The client made room: relay what s has buffered. */
 void server_resume(server_t *s);

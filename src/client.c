@@ -25,6 +25,7 @@
 #include "log.h"
 #include "pktbuf.h"
 #include "pool.h"
+#include "prepared_relay.h"
 #include "runtime.h"
 #include "server.h"
 
@@ -168,6 +169,7 @@ static void client_free(reapable_t *r)
 	param_set_clear(&c->params);
 	free_raw_startup(c);
 	param_extras_clear(&c->extras);
+	ps_map_clear(&c->ps);
 	free(c);
 }
 
@@ -957,6 +959,19 @@ static bool relay_step(client_t *c, iobuf_t *in)
 			return true;
 		if (c->waiting || c->server_incoming || !client_acquire(c))
 			return false;
+	}
+	if (c->server->rq_on && (type == FE_PARSE || type == FE_BIND || type == FE_DESCRIBE || type == FE_CLOSE)) {
+		switch (prepared_relay_client_message(c, in, type, total)) {
+		case PSR_PASS:
+			break;
+		case PSR_DONE:
+			return true;
+		case PSR_NEED_MORE:
+			return false;
+		case PSR_TOO_LARGE:
+			fatal(c, "54000", "a prepared-statement message longer than 16 KiB is not supported by pgtide");
+			return false;
+		}
 	}
 	note_forwarded(c, type, total);
 	return true;

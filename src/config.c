@@ -131,6 +131,8 @@ static const config_setting_t settings[] = {
 	      "Address of the HTTP listener for /metrics, /healthz and /readyz (pgtide only)"),
 	S_INT(metrics_port, "0", false, 0, 65535,
 	      "Port of the HTTP listener for /metrics, /healthz and /readyz; 0 = off (pgtide only)"),
+	S_INT(max_prepared_statements, "200", true, 0, 100000,
+	      "Named prepared statements kept per server connection in transaction mode (least recently used are closed); 0 = pass named statements through unchanged"),
 	S_STR(ignore_startup_parameters, "", true,
 	      "Startup parameters clients may send that pgtide drops, comma-separated (e.g. extra_float_digits)"),
 };
@@ -190,7 +192,6 @@ static const ignored_key_t ignored_keys[] = {
 	{ "dns_zone_check_period", NULL, NULL },
 	{ "job_name", NULL, NULL },
 	{ "max_db_client_connections", NULL, NULL },
-	{ "max_prepared_statements", NULL, NULL },
 	{ "max_user_client_connections", NULL, NULL },
 	{ "peer_id", NULL, NULL },
 	{ "query_wait_notify", NULL, NULL },

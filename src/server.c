@@ -27,6 +27,7 @@
 #include "log.h"
 #include "pktbuf.h"
 #include "pool.h"
+#include "prepared_relay.h"
 #include "proto.h"
 #include "runtime.h"
 
@@ -49,6 +50,8 @@ static const config_t *cfg_of(const server_t *s)
 static void server_free_memory(server_t *s)
 {
 	free(s->scram);
+	rq_free(&s->rq);
+	ps_set_clear(&s->ps);
 	param_set_clear(&s->params);
 	param_extras_clear(&s->extras);
 	free(s);
@@ -155,6 +158,8 @@ static void arm_connect_wait(server_t *s)
 void server_connect_on(pool_t *p, worker_t *w)
 {
 	server_t *s = xcalloc(1, sizeof(*s));
+	rq_init(&s->rq);
+	ps_set_init(&s->ps);
 	s->reap.free_fn = server_free;
 	s->pool = p;
 	s->id = runtime_next_id(p->rt);
@@ -473,6 +478,7 @@ void server_link_client(server_t *s, client_t *c)
 	size_t len = 0;
 	sql[0] = '\0';
 	s->login_sync = c->state == CL_LOGIN_SYNC;
+	s->rq_on = prepared_relay_wanted(c);
 	build_sync_sql(s, c, s->login_sync && c->raw_startup ? c->raw_startup : &c->params, sql, &len);
 	s->linked_at = s->query_start = clock_mono_usec();
 	s->login_error[0] = s->login_sqlstate[0] = '\0';
@@ -542,6 +548,15 @@ static void send_internal(server_t *s, uint8_t type, const char *sql)
 static bool release_to_pool(server_t *s)
 {
 	client_t *next;
+	if (!rq_empty(&s->rq)) {
+		/* Answers still owed at release mean pgtide lost track of this
+		 * server's statements: it must not serve anyone else. */
+		log_warning("server released with answers outstanding: db=%s user=%s", s->pool->dbname,
+			    s->pool->user);
+		rq_clear(&s->rq);
+		s->close_needed = true;
+	}
+	s->rq_on = false;
 	usec_t now = clock_mono_usec();
 	release_t r = pool_release(s->pool, s, &next, now);
 	return server_after_release(s, r, next);
@@ -585,6 +600,10 @@ static bool internal_message(server_t *s, uint8_t type, const uint8_t *body, siz
 {
 	if (type == BE_PARAM_STATUS) {
 		note_param(s, body, len);
+	} else if (type == BE_COMMAND_COMPLETE) {
+		/* server_reset_query (DISCARD ALL) drops pgtide's statements too. */
+		if (prepared_relay_tag_drops_all(body, len))
+			ps_set_clear(&s->ps);
 	} else if (type == BE_ERROR) {
 		error_fields_t ef;
 		proto_parse_error(body, len, &ef);
@@ -622,7 +641,10 @@ static void client_bound_message(server_t *s, uint8_t type, const uint8_t *body,
 		s->syncs_since_command = 0;
 	}
 	pool_stats(s->pool, s->link.worker->id)->c.bytes_sent += total;
-	s->fwd_remaining = total;
+	if (s->rq_on && prepared_relay_server_message(s, type, body, blen) == PSR_SWALLOW)
+		s->skip_remaining = total;
+	else
+		s->fwd_remaining = total;
 }
 
 static void unlinked_message(server_t *s, uint8_t type, const uint8_t *body, size_t len)
@@ -716,7 +738,7 @@ static bool is_backend_type(uint8_t t)
 static bool inspected(uint8_t type)
 {
 	return type == BE_READY || type == BE_PARAM_STATUS || type == BE_ERROR || type == BE_COPY_IN ||
-	       type == BE_COPY_BOTH;
+	       type == BE_COPY_BOTH || type == BE_COMMAND_COMPLETE;
 }
 
 typedef enum {
@@ -820,6 +842,8 @@ static bool server_process(server_t *s)
 				st = STEP_WAIT;
 				break;
 			}
+			if (s->fwd_remaining == 0 && s->rq_emit)
+				prepared_relay_emit(s);
 			if (s->fwd_remaining == 0 && s->check_release) {
 				s->check_release = false;
 				if (can_release(s) && !release_from_client(s)) {
@@ -833,6 +857,8 @@ static bool server_process(server_t *s)
 			size_t k = MIN(iobuf_len(in), s->skip_remaining);
 			iobuf_consume(in, k);
 			s->skip_remaining -= (uint32_t)k;
+			if (s->skip_remaining == 0 && s->rq_emit && s->client)
+				prepared_relay_emit(s);
 			continue;
 		}
 		st = server_step(s, in, max_len);
@@ -1005,9 +1031,16 @@ void server_login_sync_fn(worker_t *w, void *a, void *b)
  * that started a COPY and the client's CopyDone/CopyFail do not count
  * (those sent before the CopyInResponse arrived are taken back when it
  * does: see client_bound_message). */
-void server_forwarded(server_t *s, uint8_t type, uint32_t bytes)
+void server_forwarded_bytes(server_t *s, uint32_t bytes)
 {
 	pool_stats(s->pool, s->link.worker->id)->c.bytes_received += bytes;
+}
+
+void server_forwarded(server_t *s, uint8_t type, uint32_t bytes)
+{
+	server_forwarded_bytes(s, bytes);
+	if (s->rq_on)
+		prepared_relay_forwarded(s, type);
 	switch (type) {
 	case FE_SYNC:
 		if (s->copy_ignores_sync)

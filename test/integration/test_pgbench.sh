@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # test_pgbench.sh - pgbench through pgtide in transaction mode.
 #
-# Starts its own pgtide (default_pool_size = 10) in front of the test cluster
+# Starts its own pgtide (default_pool_size = 5) in front of the test cluster
 # the ctest fixture runs, initialises the pgbench tables in database app with
 # a direct connection, then runs `pgbench -c 100 -j 2 -t 200` through pgtide
-# with the simple and with the extended protocol. Every run must process all
+# with the simple, the extended and the prepared protocol (named prepared
+# statements, which transaction mode must carry across server connections:
+# see docs/transaction-mode.md). Every run must process all
 # 20000 transactions without a failure, pgtide must never hold more server
 # connections than the pool allows, and it must stop cleanly on SIGINT.
 #
@@ -39,7 +41,7 @@ fi
 PSQL=$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)
 PGPORT_CLUSTER=$(cat "$PGTIDE_TEST_PGDIR/port")
 
-POOL_SIZE=10
+POOL_SIZE=5
 CLIENTS=100
 TXNS=200
 
@@ -149,61 +151,73 @@ monitor() {
 }
 
 # ---- pgbench through pgtide ----
+# run_pgbench LABEL MODE CLIENTS THREADS TXNS [pgbench options]
 run_pgbench() {
-	local mode=$1 out="$DIR/pgbench-$1.out" rc=0
+	local label=$1 mode=$2 clients=$3 threads=$4 txns=$5
+	shift 5
+	local out="$DIR/pgbench-$label.out" rc=0
 	rm -f "$DIR/stop-monitor"
-	echo 0 >"$DIR/max-$mode"
-	monitor "$DIR/max-$mode" &
+	echo 0 >"$DIR/max-$label"
+	monitor "$DIR/max-$label" &
 	local mon=$!
 	local t0=$SECONDS
-	PGPASSWORD=app-pw timeout 300 "$PGBENCH" -n -h 127.0.0.1 -p "$PORT" -U app -c "$CLIENTS" -j 2 -t "$TXNS" \
-		-M "$mode" app >"$out" 2>&1 || rc=$?
+	PGPASSWORD=app-pw timeout 300 "$PGBENCH" -n -h 127.0.0.1 -p "$PORT" -U app -c "$clients" -j "$threads" \
+		-t "$txns" -M "$mode" "$@" app >"$out" 2>&1 || rc=$?
 	touch "$DIR/stop-monitor"
 	wait "$mon" || true
-	echo "pgbench -M $mode: exit status $rc after $((SECONDS - t0))s"
+	echo "pgbench $label: exit status $rc after $((SECONDS - t0))s"
 	grep -E '^(number of|latency average|tps)' "$out" || true
 
 	if [ "$rc" -eq 0 ]; then
-		pass "pgbench -M $mode exits with status 0"
+		pass "pgbench $label exits with status 0"
 	else
-		fail "pgbench -M $mode exited with status $rc"
+		fail "pgbench $label exited with status $rc"
 		tail -20 "$out"
 	fi
-	local want="number of transactions actually processed: $((CLIENTS * TXNS))/$((CLIENTS * TXNS))"
+	local want="number of transactions actually processed: $((clients * txns))/$((clients * txns))"
 	if grep -qF "$want" "$out"; then
-		pass "pgbench -M $mode: $want"
+		pass "pgbench $label: $want"
 	else
-		fail "pgbench -M $mode: no line \"$want\""
+		fail "pgbench $label: no line \"$want\""
 	fi
 	if grep -qE '^number of failed transactions: 0 ' "$out"; then
-		pass "pgbench -M $mode: zero failed transactions"
+		pass "pgbench $label: zero failed transactions"
 	else
-		fail "pgbench -M $mode: failed transactions: $(grep -E '^number of failed' "$out" || echo '(line missing)')"
+		fail "pgbench $label: failed transactions: $(grep -E '^number of failed' "$out" || echo '(line missing)')"
 	fi
 	if grep -qiE 'error|FATAL' "$out"; then
-		fail "pgbench -M $mode printed errors: $(grep -iE 'error|FATAL' "$out" | head -3)"
+		fail "pgbench $label printed errors: $(grep -iE 'error|FATAL' "$out" | head -3)"
 	else
-		pass "pgbench -M $mode printed no errors"
+		pass "pgbench $label printed no errors"
 	fi
 	local max
-	max=$(cat "$DIR/max-$mode")
+	max=$(cat "$DIR/max-$label")
 	if [ "$max" -ge 1 ] && [ "$max" -le "$POOL_SIZE" ]; then
-		pass "pgbench -M $mode: at most $max server connections (pool size $POOL_SIZE)"
+		pass "pgbench $label: at most $max server connections (pool size $POOL_SIZE)"
 	else
-		fail "pgbench -M $mode: SHOW POOLS reported $max server connections (pool size $POOL_SIZE)"
+		fail "pgbench $label: SHOW POOLS reported $max server connections (pool size $POOL_SIZE)"
 	fi
 }
 
-run_pgbench simple
-run_pgbench extended
+run_pgbench simple simple "$CLIENTS" 2 "$TXNS"
+run_pgbench extended extended "$CLIENTS" 2 "$TXNS"
+# Named prepared statements, select-only: every client prepares on first use
+# and then binds its statement on whichever of the 5 servers it gets.
+run_pgbench prepared-S prepared "$CLIENTS" 2 "$TXNS" -S
+# TPC-B with prepared statements: one thread per client, because pgbench 15
+# prepares with a blocking PQprepare() on first use; a client waiting there
+# for a server would stall the other clients of its thread, which hold the
+# servers in their open transactions (true of any transaction pooler; see
+# docs/transaction-mode.md).
+run_pgbench prepared prepared 20 20 100
 
 # The work really went through: every transaction updated a history row.
 count=$(PGPASSWORD=app-pw "$PSQL" -X -At -h 127.0.0.1 -p "$PORT" -U app -d app \
 	-c "SELECT count(*) FROM pgbench_history" 2>&1 || true)
-if [ "$count" = "$((2 * CLIENTS * TXNS))" ]; then
+if [ "$count" = "$((2 * CLIENTS * TXNS + 20 * 100))" ]; then
 	pass "pgbench_history holds $count rows"
 else
-	fail "pgbench_history holds \"$count\" rows, expected $((2 * CLIENTS * TXNS))"
+	fail "pgbench_history holds \"$count\" rows, expected $((2 * CLIENTS * TXNS + 20 * 100))"
 fi
 
 state=$(pool_state || true)
