@@ -93,10 +93,21 @@ static bool apply_protocols(SSL_CTX *ctx, const char *setting, const char *value
 	return true;
 }
 
+/* PgBouncer's keywords: default, secure, normal, fast = OpenSSL's default
+ * list; all, legacy, compat, insecure = everything with authentication and
+ * encryption. Anything else is an OpenSSL cipher string. */
 static bool apply_ciphers(SSL_CTX *ctx, const char *setting, const char *value, char *err, size_t errlen)
 {
-	if (!value || !*value || strcasecmp(value, "default") == 0)
+	static const char *const defaults[] = { "default", "secure", "normal", "fast" };
+	static const char *const everything[] = { "all", "legacy", "compat", "insecure" };
+	if (!value || !*value)
 		return true;
+	for (size_t i = 0; i < ARRAY_SIZE(defaults); i++)
+		if (strcasecmp(value, defaults[i]) == 0)
+			return true;
+	for (size_t i = 0; i < ARRAY_SIZE(everything); i++)
+		if (strcasecmp(value, everything[i]) == 0)
+			value = "ALL:!aNULL:!eNULL";
 	if (SSL_CTX_set_cipher_list(ctx, value) != 1) {
 		char why[160];
 		ssl_error_text(why, sizeof(why));
