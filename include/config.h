@@ -22,6 +22,7 @@ typedef enum {
 	AUTH_TYPE_PLAIN,    /* cleartext password exchange */
 	AUTH_TYPE_MD5,      /* md5 unless the stored secret is SCRAM, then scram (as PgBouncer) */
 	AUTH_TYPE_SCRAM,    /* scram-sha-256 */
+	AUTH_TYPE_CERT,     /* TLS client certificate whose common name is the user */
 } auth_type_t;
 
 typedef enum { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 } log_format_t;

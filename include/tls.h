@@ -55,6 +55,11 @@ tls_hs_t tls_handshake(link_t *l, char *err, size_t errlen);
 bool tls_alpn_is_postgresql(const link_t *l);
 /* "TLSv1.3/TLS_AES_256_GCM_SHA384" for SHOW CLIENTS/SERVERS. */
 void tls_describe(const link_t *l, char *buf, size_t cap);
+/* tls-server-end-point channel binding data (RFC 5929): the hash of the
+ * certificate this side presented; false when none applies. */
+bool tls_server_end_point(const link_t *l, uint8_t *out, size_t cap, size_t *len);
+/* The peer presented a certificate that verified. */
+bool tls_peer_verified(const link_t *l);
 /* The certificate the peer presented verified and its common name is
  * cn (auth_type = cert). */
 bool tls_peer_cn_is(const link_t *l, const char *cn);

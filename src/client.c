@@ -559,9 +559,14 @@ static void start_scram(client_t *c, client_auth_t *a)
 			use = &secret;
 	}
 	scram_server_init(&a->scram, use, c->user, rt_of(c)->mock_key);
+	/* Over TLS, channel binding is offered too (PostgreSQL's order). */
 	static const char mech[] = "SCRAM-SHA-256\0";
+	static const char mech_plus[] = "SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0";
 	a->wait = AUTH_WAIT_SASL_INIT;
-	send_auth_request(c, AUTH_REQ_SASL, mech, sizeof(mech));
+	if (c->tls)
+		send_auth_request(c, AUTH_REQ_SASL, mech_plus, sizeof(mech_plus));
+	else
+		send_auth_request(c, AUTH_REQ_SASL, mech, sizeof(mech));
 }
 
 static void start_auth(client_t *c)
@@ -570,6 +575,22 @@ static void start_auth(client_t *c)
 	c->state = CL_AUTH;
 	int type = cfg->auth_type;
 	if (type == AUTH_TYPE_TRUST || type == AUTH_TYPE_ANY) {
+		login_complete(c);
+		return;
+	}
+	if (type == AUTH_TYPE_CERT) {
+		/* As PostgreSQL's cert method: a verified certificate whose
+		 * common name is the user. The unix socket has none. */
+		char msg[200];
+		if (!c->tls || !tls_peer_verified(&c->link)) {
+			fatal(c, "28000", "connection requires a valid client certificate");
+			return;
+		}
+		if (!tls_peer_cn_is(&c->link, c->user)) {
+			snprintf(msg, sizeof(msg), "certificate authentication failed for user \"%s\"", c->user);
+			fatal(c, "28000", msg);
+			return;
+		}
 		login_complete(c);
 		return;
 	}
@@ -632,8 +653,17 @@ static void handle_sasl(client_t *c, const uint8_t *body, size_t len)
 			fatal(c, "08P01", "malformed SASLInitialResponse message");
 			return;
 		}
-		if (strcmp(mech, "SCRAM-SHA-256") != 0) {
+		bool plus = strcmp(mech, "SCRAM-SHA-256-PLUS") == 0;
+		if ((!plus || !c->tls) && strcmp(mech, "SCRAM-SHA-256") != 0) {
 			fatal(c, "28000", "client selected an invalid SASL authentication mechanism");
+			return;
+		}
+		uint8_t cb[EVP_MAX_MD_SIZE];
+		size_t cbl = 0;
+		if (c->tls && tls_server_end_point(&c->link, cb, sizeof(cb), &cbl))
+			scram_server_set_channel_binding(&a->scram, cb, cbl, plus);
+		else if (plus) {
+			fatal(c, "28000", "channel binding is not available for this connection's certificate");
 			return;
 		}
 		if (n == UINT32_MAX || n != msg_remaining(&r)) {

@@ -37,7 +37,7 @@
 
 static const char *const pool_mode_names[] = { "session", "transaction", NULL };
 static const char *const auth_type_names[] = { "trust", "any", "plain", "md5", "scram-sha-256",
-					       NULL };
+					       "cert", NULL };
 static const char *const log_format_names[] = { "text", "json", NULL };
 const char *const config_tls_mode_names[] = { "disable", "allow", "prefer", "require", "verify-ca",
 					      "verify-full", NULL };
@@ -106,7 +106,7 @@ static const config_setting_t settings[] = {
 	S_DUR(cancel_wait_timeout, "10", true, 0,
 	      "Give up on a cancel request the server has not answered after this; 0 = 10 s"),
 	S_ENUM(auth_type, "md5", true, auth_type_names,
-	       "Client authentication: trust, any, plain, md5 (SCRAM when the stored secret is SCRAM) or scram-sha-256"),
+	       "Client authentication: trust, any, plain, md5 (SCRAM when the stored secret is SCRAM), scram-sha-256 or cert (TLS client certificate, common name = user)"),
 	S_STR(auth_file, "", true,
 	      "File of \"user\" \"secret\" lines (PgBouncer's userlist.txt); relative paths start at the config file's directory"),
 	S_STR(admin_users, "", true, "Users allowed every admin console command, comma-separated"),

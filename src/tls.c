@@ -195,6 +195,10 @@ static SSL_CTX *client_ctx_new(const config_t *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "client_tls_sslmode = %s needs client_tls_ca_file", config_tls_mode_names[mode]);
 		return NULL;
 	}
+	if (cfg->auth_type == AUTH_TYPE_CERT && !cfg->client_tls_ca_file) {
+		snprintf(err, errlen, "auth_type = cert needs client_tls_ca_file");
+		return NULL;
+	}
 	SSL_CTX *ctx = ctx_new(TLS_server_method());
 	if (!ctx) {
 		snprintf(err, errlen, "cannot create a TLS context for clients");
@@ -265,6 +269,10 @@ fail:
 tls_t *tls_new(const config_t *cfg, char *err, size_t errlen)
 {
 	ERR_clear_error();
+	if (cfg->auth_type == AUTH_TYPE_CERT && cfg->client_tls_sslmode == TLS_MODE_DISABLE) {
+		snprintf(err, errlen, "auth_type = cert needs client TLS (client_tls_sslmode and its files)");
+		return NULL;
+	}
 	tls_t *t = xcalloc(1, sizeof(*t));
 	t->client_mode = cfg->client_tls_sslmode;
 	if (cfg->client_tls_sslmode != TLS_MODE_DISABLE) {
@@ -396,6 +404,33 @@ void tls_describe(const link_t *l, char *buf, size_t cap)
 	}
 	SSL *ssl = l->tp_ctx;
 	snprintf(buf, cap, "%s/%s", SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+}
+
+bool tls_server_end_point(const link_t *l, uint8_t *out, size_t cap, size_t *len)
+{
+	if (l->tp != &transport_tls || !l->tp_ctx || cap < EVP_MAX_MD_SIZE)
+		return false;
+	X509 *cert = SSL_get_certificate(l->tp_ctx);
+	int md_nid = NID_undef;
+	if (!cert || !OBJ_find_sigid_algs(X509_get_signature_nid(cert), &md_nid, NULL))
+		return false;
+	/* MD5 and SHA-1 signatures bind with SHA-256 (RFC 5929 4.1). */
+	if (md_nid == NID_md5 || md_nid == NID_sha1)
+		md_nid = NID_sha256;
+	const EVP_MD *md = EVP_get_digestbynid(md_nid);
+	unsigned int n = 0;
+	if (!md || X509_digest(cert, md, out, &n) != 1) {
+		ERR_clear_error();
+		return false;
+	}
+	*len = n;
+	return true;
+}
+
+bool tls_peer_verified(const link_t *l)
+{
+	return l->tp == &transport_tls && l->tp_ctx && SSL_get0_peer_certificate(l->tp_ctx) &&
+	       SSL_get_verify_result(l->tp_ctx) == X509_V_OK;
 }
 
 bool tls_peer_cn_is(const link_t *l, const char *cn)

@@ -440,6 +440,59 @@ static void test_client_certificates(void **state)
 	assert_int_equal(pgtide_stop(&p), 0);
 }
 
+/* ---- authentication over TLS ---- */
+
+static void test_cert_auth(void **state)
+{
+	pgtide_proc_t p;
+	char more[512], opt[1024];
+	snprintf(more, sizeof(more), "client_tls_ca_file = %s/ca.crt\nauth_type = cert\n", certs);
+	start_tls_pgtide(&p, "require", "server", more);
+	/* client.crt says CN=app. */
+	snprintf(opt, sizeof(opt), "sslmode=require sslcert=%s sslkey=%s", cert_path("client.crt"),
+		 cert_path("client.key"));
+	PGconn *c = tls_connect(&p, "127.0.0.1", opt);
+	expect_ok(c);
+	assert_string_equal(pt_query_value(c, "SELECT current_user"), "app");
+	PQfinish(c);
+	/* The same certificate for another user. */
+	char conninfo[1500];
+	snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=%d user=md5_user dbname=postgres %s", p.port, opt);
+	c = PQconnectdb(conninfo);
+	expect_fail(c, "certificate authentication failed for user \"md5_user\"");
+	PQfinish(c);
+	/* No certificate at all. */
+	c = tls_connect(&p, "127.0.0.1", "sslmode=require sslcert=/nonexistent sslkey=/nonexistent");
+	expect_fail(c, "connection requires a valid client certificate");
+	PQfinish(c);
+	assert_int_equal(pgtide_stop(&p), 0);
+}
+
+static void test_scram_channel_binding(void **state)
+{
+	pgtide_proc_t p;
+	start_tls_pgtide(&p, "prefer", "server", "auth_type = scram-sha-256\n");
+	/* SCRAM-SHA-256-PLUS with tls-server-end-point. */
+	PGconn *c = tls_connect(&p, "127.0.0.1", "password=app-pw sslmode=require channel_binding=require");
+	expect_ok(c);
+	PQfinish(c);
+	c = tls_connect(&p, "127.0.0.1", "password=wrong sslmode=require channel_binding=require");
+	expect_fail(c, "password authentication failed");
+	PQfinish(c);
+	/* Without binding over TLS, and without TLS (PLUS is not offered). */
+	c = tls_connect(&p, "127.0.0.1", "password=app-pw sslmode=require channel_binding=disable");
+	expect_ok(c);
+	PQfinish(c);
+	c = tls_connect(&p, "127.0.0.1", "password=app-pw sslmode=disable channel_binding=prefer");
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	assert_string_equal(pt_query_value(c, "SELECT 1"), "1");
+	PQfinish(c);
+	c = tls_connect(&p, "127.0.0.1", "password=app-pw sslmode=disable channel_binding=require");
+	assert_int_equal(PQstatus(c), CONNECTION_BAD);
+	PQfinish(c);
+	assert_int_equal(pgtide_stop(&p), 0);
+}
+
 /* ---- handshakes that hurt no one ---- */
 
 static void test_slow_and_garbage_handshakes(void **state)
@@ -665,6 +718,8 @@ int main(void)
 		cmocka_unit_test(test_request_with_injected_bytes),
 		cmocka_unit_test(test_direct_tls),
 		cmocka_unit_test(test_client_certificates),
+		cmocka_unit_test(test_cert_auth),
+		cmocka_unit_test(test_scram_channel_binding),
 		cmocka_unit_test(test_slow_and_garbage_handshakes),
 		cmocka_unit_test(test_reload_certificates),
 		cmocka_unit_test(test_server_tls),
