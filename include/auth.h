@@ -75,7 +75,14 @@ typedef struct scram_server {
 	 * without a plaintext password (SCRAM pass-through). */
 	uint8_t client_key[SCRAM_KEY_LEN];
 	bool have_client_key;
-	char gs2_flag;                  /* 'n' or 'y' as sent; c= must echo it */
+	char gs2_flag;                  /* 'n', 'y' or 'p' as sent; c= must echo it */
+	/* Channel binding (SCRAM-SHA-256-PLUS, tls-server-end-point): the
+	 * hash of pgtide's certificate when the client speaks TLS (then PLUS
+	 * is offered), and whether the client chose PLUS. */
+	uint8_t cbind_data[64];
+	size_t cbind_len;
+	bool plus;
+	char cbind_expected[160];       /* base64(gs2 header + binding data): c= */
 	char nonce_suffix[64];          /* test-only fixed server nonce part; "" = random */
 } scram_server_t;
 
@@ -83,10 +90,15 @@ typedef struct scram_server {
  * and the exchange fails at the final step like a wrong password. */
 void scram_server_init(scram_server_t *s, const scram_secret_t *secret, const char *user,
 		       const uint8_t mock_key[32]);
+/* Offers channel binding: data is tls-server-end-point (the hash of the
+ * server certificate); plus says whether the client chose
+ * SCRAM-SHA-256-PLUS. Call before scram_server_handle_first. */
+void scram_server_set_channel_binding(scram_server_t *s, const uint8_t *data, size_t len, bool plus);
 /* Parses client-first-message (the SASLInitialResponse data), writes
  * server-first-message to out. Returns 0, or -1 on a malformed message
- * (errmsg set to a human-readable reason). Channel binding flags "y"/"n" are
- * accepted; "p=" is refused (until TLS lands). */
+ * (errmsg set to a human-readable reason). With SCRAM-SHA-256 the gs2 flag
+ * is "n" or "y" ("y" is refused when channel binding was offered: a
+ * downgrade); with SCRAM-SHA-256-PLUS it must be "p=tls-server-end-point". */
 int scram_server_handle_first(scram_server_t *s, const uint8_t *msg, size_t len, char *out,
 			      size_t cap, size_t *out_len, const char **errmsg);
 /* Parses client-final-message, checks nonce and proof; on success writes

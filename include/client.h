@@ -21,6 +21,7 @@ struct client_auth;
 
 typedef enum {
 	CL_STARTUP = 0,   /* waiting for the startup packet */
+	CL_TLS_HANDSHAKE, /* after SSLRequest 'S' or a direct TLS ClientHello */
 	CL_AUTH,          /* password / SASL exchange */
 	CL_LOGIN_SYNC,    /* logged in; a server is normalising its parameters */
 	CL_READY,         /* logged in */
@@ -45,6 +46,8 @@ typedef struct client {
 	bool skip_until_sync;      /* after a pgtide error in an extended sequence */
 	bool terminated;           /* sent Terminate */
 	bool wants_close;          /* close once output is flushed */
+	bool tls;                  /* the TLS handshake completed */
+	bool tls_direct;           /* TLS without SSLRequest (PostgreSQL 17 sslnegotiation=direct) */
 	uint8_t wait_cause;        /* why a wait ended without a server */
 	int inflight;              /* mailbox messages that point to it (pool lock) */
 	uint32_t fwd_remaining;    /* bytes of a client message still to relay raw */

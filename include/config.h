@@ -22,9 +22,23 @@ typedef enum {
 	AUTH_TYPE_PLAIN,    /* cleartext password exchange */
 	AUTH_TYPE_MD5,      /* md5 unless the stored secret is SCRAM, then scram (as PgBouncer) */
 	AUTH_TYPE_SCRAM,    /* scram-sha-256 */
+	AUTH_TYPE_CERT,     /* TLS client certificate whose common name is the user */
 } auth_type_t;
 
 typedef enum { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 } log_format_t;
+
+/* client_tls_sslmode / server_tls_sslmode / a database's sslmode, in
+ * increasing strictness (comparisons such as >= TLS_MODE_REQUIRE rely on
+ * the order). */
+typedef enum {
+	TLS_MODE_DISABLE = 0,
+	TLS_MODE_ALLOW,
+	TLS_MODE_PREFER,
+	TLS_MODE_REQUIRE,
+	TLS_MODE_VERIFY_CA,
+	TLS_MODE_VERIFY_FULL,
+} tls_mode_t;
+#define TLS_MODE_INHERIT (-1)
 
 /* One entry of [databases]. Fields not given in the connection string are
  * NULL / 0 / -1 and fall back to the global settings. */
@@ -45,6 +59,7 @@ typedef struct db_config {
 	char *timezone;
 	char *application_name;
 	char *connect_query;
+	int sslmode;         /* TLS_MODE_INHERIT (server_tls_sslmode) or a tls_mode_t */
 } db_config_t;
 
 /* One line of auth_file: "user" "secret". */
@@ -106,6 +121,18 @@ typedef struct config {
 	int metrics_port;
 	char *ignore_startup_parameters;
 	int max_prepared_statements;
+	int client_tls_sslmode;  /* tls_mode_t */
+	char *client_tls_key_file;
+	char *client_tls_cert_file;
+	char *client_tls_ca_file;
+	char *client_tls_protocols;
+	char *client_tls_ciphers;
+	int server_tls_sslmode;  /* tls_mode_t */
+	char *server_tls_ca_file;
+	char *server_tls_cert_file;
+	char *server_tls_key_file;
+	char *server_tls_protocols;
+	char *server_tls_ciphers;
 
 	db_config_t *dbs;
 	size_t ndbs;
@@ -185,6 +212,11 @@ int config_db_pool_mode(const config_t *cfg, const db_config_t *db);
 int config_db_min_pool_size(const config_t *cfg, const db_config_t *db);
 int config_db_reserve_pool_size(const config_t *cfg, const db_config_t *db);
 int config_db_max_connections(const config_t *cfg, const db_config_t *db);
+/* The server_tls_sslmode that applies to db (its own sslmode, else the
+ * global one); db may be NULL. */
+int config_db_sslmode(const config_t *cfg, const db_config_t *db);
+/* Names of the TLS modes, indexed by tls_mode_t. */
+extern const char *const config_tls_mode_names[];
 
 /* Frees the strings of one db_config_t (not the struct itself). */
 void config_db_clear(db_config_t *db);

@@ -1,7 +1,7 @@
 /*
  * link.h - one socket: its events on a worker's loop, its input buffer, its
  * output queue, and the transport (plain TCP/unix now; TLS and WebSocket slot
- * in behind the same small ops table).
+ * in behind the same small ops table; TLS is in tls.c).
  *
  * Reading: link_read() appends what the socket has to `in`.
  * Writing: link_write() queues bytes (in `out`, spilling to a heap buffer
@@ -26,6 +26,11 @@ typedef struct transport_ops {
 	ssize_t (*read)(struct link *l, void *buf, size_t n);
 	ssize_t (*write)(struct link *l, const void *buf, size_t n);
 	void (*close)(struct link *l);
+	/* Bytes the transport has read and decrypted but not handed out yet
+	 * (the socket will not signal them); NULL for plain sockets. A
+	 * transport with this op gets the event handler that copes with it
+	 * and with reads that must wait for writability (and the reverse). */
+	bool (*pending)(const struct link *l);
 } transport_ops_t;
 
 extern const transport_ops_t transport_plain;
@@ -50,6 +55,8 @@ typedef struct link {
 	bool attached;            /* events assigned on worker->base */
 	bool read_paused;
 	bool write_armed;
+	bool tp_read_wants_write; /* the transport's read waits for writability */
+	bool tp_write_wants_read; /* the transport's write waits for readability */
 	void *owner;
 	void (*on_read)(struct link *l);
 	void (*on_drain)(struct link *l); /* queued output all sent after a stall */
@@ -62,6 +69,14 @@ void link_attach(link_t *l, struct worker *w);
  * another worker (link_release_buffers first). */
 void link_detach(link_t *l);
 void link_close(link_t *l);
+/* Switches the transport (e.g. to TLS after SSLRequest); nothing may be
+ * buffered in either direction. */
+void link_set_transport(link_t *l, const transport_ops_t *tp, void *ctx);
+/* Re-registers the event after tp_*_wants_* changed (transports call it). */
+void link_update_events(link_t *l);
+/* Whether anything is buffered in the link or its transport (a server may
+ * move to another worker only when nothing is). */
+bool link_has_buffered(const link_t *l);
 
 link_read_t link_read(link_t *l);
 /* Waits for writability (also how a non-blocking connect completes). */

@@ -16,6 +16,7 @@
 
 struct worker;
 struct cancel_map;
+struct tls;
 
 typedef enum {
 	RT_RUNNING = 0,
@@ -46,6 +47,9 @@ typedef struct runtime {
 	config_t *cfg;            /* current config; read with runtime_cfg() */
 	config_t **retired;       /* configs replaced by RELOAD, freed at exit */
 	int nretired;
+	struct tls *tls;          /* current TLS contexts; read with runtime_tls() */
+	struct tls **tls_retired; /* replaced by RELOAD, freed at exit */
+	int ntls_retired;
 
 	struct worker *workers;
 	int nworkers;
@@ -79,6 +83,8 @@ void runtime_destroy(runtime_t *rt);
 config_t *runtime_config(runtime_t *rt);
 /* Swaps in a new config (takes the caller's reference). */
 void runtime_set_config(runtime_t *rt, config_t *cfg);
+/* Swaps in new TLS contexts (takes ownership); the old ones are retired. */
+void runtime_set_tls(runtime_t *rt, struct tls *tls);
 uint64_t runtime_next_id(runtime_t *rt);
 /* Adds or removes name; takes pools_lock. */
 void runtime_name_set(runtime_t *rt, name_set_t *set, const char *name, bool present);
@@ -94,6 +100,13 @@ conn_count_t *runtime_conn_count(conn_count_t **list, const char *name);
 static inline const config_t *runtime_cfg(runtime_t *rt)
 {
 	return __atomic_load_n(&rt->cfg, __ATOMIC_ACQUIRE);
+}
+
+/* The current TLS contexts (never NULL once running), retired like configs:
+ * a worker may use the pointer it read for as long as it likes. */
+static inline const struct tls *runtime_tls(runtime_t *rt)
+{
+	return __atomic_load_n(&rt->tls, __ATOMIC_ACQUIRE);
 }
 
 #endif

@@ -28,6 +28,13 @@ typedef enum {
 	SV_CLOSED,
 } server_state_t;
 
+/* Where a server's TLS negotiation is (during SV_LOGIN). */
+enum {
+	SERVER_TLS_NONE = 0,   /* no TLS, or done */
+	SERVER_TLS_REQUEST,    /* SSLRequest sent, waiting for 'S' or 'N' */
+	SERVER_TLS_HANDSHAKE,  /* 'S' came: handshaking */
+};
+
 typedef struct server {
 	reapable_t reap;
 	link_t link;
@@ -66,6 +73,8 @@ typedef struct server {
 	int cancel_pending;        /* cancels in flight (pool lock) */
 	uint32_t times_linked;     /* clients served (server_lifetime = 0) */
 	bool free_deferred;        /* closed while a cancel was in flight (pool lock) */
+	uint8_t tls_phase;         /* SV_LOGIN only: SERVER_TLS_* below */
+	int tls_mode;              /* server_tls_sslmode (or the database's sslmode) in use */
 
 	usec_t connect_wall;       /* for SHOW SERVERS */
 	usec_t created;            /* monotonic: server_lifetime */

@@ -619,16 +619,41 @@ void scram_server_set_nonce_suffix(scram_server_t *s, const char *suffix)
 		s->state = SCRAM_SERVER_FAILED;
 }
 
-/* gs2-header: "n,," or "y,,". "y" means the client could bind but thinks we
- * cannot; true, since we do not offer SCRAM-SHA-256-PLUS yet. */
+void scram_server_set_channel_binding(scram_server_t *s, const uint8_t *data, size_t len, bool plus)
+{
+	if (len == 0 || len > sizeof(s->cbind_data)) {
+		s->state = SCRAM_SERVER_FAILED;
+		return;
+	}
+	memcpy(s->cbind_data, data, len);
+	s->cbind_len = len;
+	s->plus = plus;
+}
+
+/* gs2-header: "n,,", "y,," or "p=tls-server-end-point,,". "y" means the
+ * client could bind but thinks we cannot: true without TLS, a downgrade
+ * when we offered SCRAM-SHA-256-PLUS (RFC 5802 section 6). */
 static bool parse_gs2_header(scram_server_t *s, struct cursor *c, const char **errmsg)
 {
-	if (peek_is(c, 'p'))
-		return fail(errmsg, "SCRAM channel binding is not supported yet; "
-				    "connect with channel_binding=prefer or disable");
-	if (!peek_is(c, 'n') && !peek_is(c, 'y'))
-		return fail(errmsg, "malformed SCRAM message: unexpected channel-binding flag");
-	s->gs2_flag = *c->p++;
+	static const char tse[] = "p=tls-server-end-point";
+	if (peek_is(c, 'p')) {
+		if (!s->plus)
+			return fail(errmsg, s->cbind_len ? "SCRAM channel binding (p=) requires SCRAM-SHA-256-PLUS"
+							 : "SCRAM channel binding is only supported over TLS");
+		if ((size_t)(c->end - c->p) < sizeof(tse) - 1 || memcmp(c->p, tse, sizeof(tse) - 1) != 0 ||
+		    (c->p + sizeof(tse) - 1 < c->end && c->p[sizeof(tse) - 1] != ','))
+			return fail(errmsg, "unsupported SCRAM channel binding type (only tls-server-end-point)");
+		s->gs2_flag = 'p';
+		c->p += sizeof(tse) - 1;
+	} else {
+		if (s->plus)
+			return fail(errmsg, "SCRAM-SHA-256-PLUS selected without channel binding");
+		if (!peek_is(c, 'n') && !peek_is(c, 'y'))
+			return fail(errmsg, "malformed SCRAM message: unexpected channel-binding flag");
+		if (peek_is(c, 'y') && s->cbind_len)
+			return fail(errmsg, "SCRAM channel binding negotiation error: the server supports channel binding");
+		s->gs2_flag = *c->p++;
+	}
 	if (!take_comma(c))
 		return fail(errmsg, "malformed SCRAM message: comma expected after channel-binding flag");
 	if (peek_is(c, 'a'))
@@ -720,6 +745,23 @@ static bool server_first_step(scram_server_t *s, const uint8_t *msg, size_t len,
 	if (!parse_gs2_header(s, &c, errmsg))
 		return false;
 	bare = c.p;
+	/* What c= must be: the gs2 header, then the binding data for "p". */
+	{
+		uint8_t raw[96];
+		size_t hl = (size_t)(bare - (const char *)msg), n = hl;
+		struct sbuf b;
+		if (hl > 40)
+			return fail(errmsg, "malformed SCRAM message: gs2 header too long");
+		memcpy(raw, msg, hl);
+		if (s->gs2_flag == 'p') {
+			memcpy(raw + hl, s->cbind_data, s->cbind_len);
+			n += s->cbind_len;
+		}
+		sb_init(&b, s->cbind_expected, sizeof(s->cbind_expected));
+		sb_b64(&b, raw, n);
+		if (b.overflow)
+			return fail(errmsg, "SCRAM: channel binding data too long");
+	}
 	if (!parse_client_first_bare(&c, &nonce, errmsg))
 		return false;
 	/* fits: the bare part is shorter than len < SCRAM_MAX_MESSAGE */
@@ -760,8 +802,9 @@ static bool parse_client_final(scram_server_t *s, struct cursor *c, struct clien
 
 	if (!expect_attr(c, 'c', &v, errmsg, "malformed SCRAM message: channel binding (c=) expected"))
 		return false;
-	if (!span_eq(v, s->gs2_flag == 'y' ? "eSws" : "biws"))
-		return fail(errmsg, "SCRAM channel binding does not match the client-first-message");
+	if (!span_eq(v, s->cbind_expected))
+		return fail(errmsg, s->gs2_flag == 'p' ? "SCRAM channel binding check failed"
+						       : "SCRAM channel binding does not match the client-first-message");
 	if (!expect_next_attr(c, 'r', &v, errmsg, "malformed SCRAM message: nonce (r=) expected"))
 		return false;
 	if (!span_eq(v, s->nonce))

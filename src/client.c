@@ -28,6 +28,7 @@
 #include "prepared_relay.h"
 #include "runtime.h"
 #include "server.h"
+#include "tls.h"
 
 /* Login-time state, freed once the client is logged in. */
 typedef enum { AUTH_WAIT_NONE, AUTH_WAIT_PLAIN, AUTH_WAIT_MD5, AUTH_WAIT_SASL_INIT, AUTH_WAIT_SASL_FINAL } auth_wait_t;
@@ -42,6 +43,7 @@ typedef struct client_auth {
 
 static void client_on_read(link_t *l);
 static void client_on_drain(link_t *l);
+static void client_first_read(link_t *l);
 static void client_process(client_t *c);
 static void client_relay(client_t *c);
 
@@ -250,6 +252,11 @@ void client_accept(worker_t *w, int fd, bool is_unix)
 	}
 	list_push_back(&w->clients, &c->worker_node);
 	atomic_fetch_add(&rt->nclients, 1);
+	/* With client TLS on, the first byte tells a direct TLS ClientHello
+	 * from a startup packet (a peek, before anything is read). */
+	const tls_t *tls = runtime_tls(rt);
+	if (!is_unix && tls && tls->client_ctx)
+		c->link.on_read = client_first_read;
 	link_attach(&c->link, w);
 }
 
@@ -356,6 +363,108 @@ static void handle_startup_message(client_t *c, const startup_t *st)
 	start_auth(c);
 }
 
+/* ---- TLS ---- */
+
+static bool is_unix_client(const client_t *c)
+{
+	return c->addr.sin6_family == AF_UNIX;
+}
+
+/* Whether an SSLRequest gets 'S': TLS over TCP with client TLS on. */
+static bool tls_offered(const client_t *c)
+{
+	const tls_t *tls = runtime_tls(rt_of(c));
+	return tls && tls->client_ctx && !is_unix_client(c);
+}
+
+/* client_tls_sslmode >= require refuses plaintext TCP (the unix socket is
+ * local and exempt, as in PgBouncer). */
+static bool tls_required(const client_t *c)
+{
+	const tls_t *tls = runtime_tls(rt_of(c));
+	return tls && tls->client_mode >= TLS_MODE_REQUIRE && !is_unix_client(c);
+}
+
+static void client_tls_step(client_t *c)
+{
+	char err[200];
+	switch (tls_handshake(&c->link, err, sizeof(err))) {
+	case TLS_HS_AGAIN:
+		return;
+	case TLS_HS_FAILED: {
+		char addr[64], reason[260];
+		int port;
+		client_addr_str(c, addr, sizeof(addr), &port);
+		log_info("client TLS handshake failed: addr=%s port=%d reason=\"%s\"", addr, port, err);
+		snprintf(reason, sizeof(reason), "TLS handshake failed: %s", err);
+		client_close(c, reason);
+		return;
+	}
+	case TLS_HS_DONE:
+		break;
+	}
+	if (c->tls_direct && !tls_alpn_is_postgresql(&c->link)) {
+		/* As PostgreSQL 17: direct TLS only with ALPN "postgresql". */
+		fatal(c, "08P01", "direct TLS connection without ALPN \"postgresql\"");
+		return;
+	}
+	c->tls = true;
+	c->state = CL_STARTUP;
+	c->link.on_read = client_on_read;
+	/* The startup packet may be in the transport already. */
+	client_on_read(&c->link);
+}
+
+static void client_tls_on_read(link_t *l)
+{
+	client_tls_step(l->owner);
+}
+
+/* Switches to TLS: after 'S' (SSLRequest), or at once for a direct TLS
+ * ClientHello. Nothing is buffered in either direction at this point. */
+static void client_start_tls(client_t *c, bool direct)
+{
+	if (!direct) {
+		link_write(&c->link, "S", 1);
+		if (!link_flush(&c->link) || link_out_pending(&c->link)) {
+			client_close(c, "could not answer SSLRequest");
+			return;
+		}
+	}
+	link_trim_input(&c->link);
+	SSL *ssl = tls_accept_new(runtime_tls(rt_of(c)), c->link.fd);
+	if (!ssl) {
+		client_close(c, "could not create a TLS session");
+		return;
+	}
+	link_set_transport(&c->link, &transport_tls, ssl);
+	c->tls_direct = direct;
+	c->state = CL_TLS_HANDSHAKE;
+	c->link.on_read = client_tls_on_read;
+	client_tls_step(c);
+}
+
+/* First read of a TCP client when client TLS is on: 0x16 (a TLS handshake
+ * record) starts direct TLS, anything else is the PostgreSQL protocol. */
+static void client_first_read(link_t *l)
+{
+	client_t *c = l->owner;
+	uint8_t b;
+	ssize_t n = recv(l->fd, &b, 1, MSG_PEEK);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		client_close(c, n == 0 ? "client closed the connection" : "client socket error");
+		return;
+	}
+	if (b == 0x16) {
+		client_start_tls(c, true);
+		return;
+	}
+	l->on_read = client_on_read;
+	client_on_read(l);
+}
+
 static void handle_startup(client_t *c)
 {
 	iobuf_t *in = c->link.in;
@@ -370,7 +479,16 @@ static void handle_startup(client_t *c)
 		if (iobuf_len(in) > 0) {
 			/* Bytes sent before our answer: an injection attempt
 			 * (CVE-2021-23214 class). Never let them through. */
-			fatal(c, "08P01", "received unencrypted data after SSL request");
+			fatal(c, "08P01", k == STARTUP_SSL ? "received unencrypted data after SSL request"
+							   : "received unencrypted data after GSSAPI encryption request");
+			return;
+		}
+		if (k == STARTUP_SSL && c->tls) {
+			fatal(c, "08P01", "SSLRequest on a connection that is already encrypted");
+			return;
+		}
+		if (k == STARTUP_SSL && tls_offered(c)) {
+			client_start_tls(c, false);
 			return;
 		}
 		link_write(&c->link, "N", 1);
@@ -387,6 +505,10 @@ static void handle_startup(client_t *c)
 		fatal(c, "0A000", st.errmsg);
 		return;
 	case STARTUP_OK:
+		if (!c->tls && tls_required(c)) {
+			fatal(c, "28000", "SSL required");
+			return;
+		}
 		handle_startup_message(c, &st);
 		if (c->state != CL_CLOSING && c->link.in)
 			iobuf_consume(c->link.in, st.length);
@@ -439,9 +561,14 @@ static void start_scram(client_t *c, client_auth_t *a)
 			use = &secret;
 	}
 	scram_server_init(&a->scram, use, c->user, rt_of(c)->mock_key);
+	/* Over TLS, channel binding is offered too (PostgreSQL's order). */
 	static const char mech[] = "SCRAM-SHA-256\0";
+	static const char mech_plus[] = "SCRAM-SHA-256-PLUS\0SCRAM-SHA-256\0";
 	a->wait = AUTH_WAIT_SASL_INIT;
-	send_auth_request(c, AUTH_REQ_SASL, mech, sizeof(mech));
+	if (c->tls)
+		send_auth_request(c, AUTH_REQ_SASL, mech_plus, sizeof(mech_plus));
+	else
+		send_auth_request(c, AUTH_REQ_SASL, mech, sizeof(mech));
 }
 
 static void start_auth(client_t *c)
@@ -450,6 +577,22 @@ static void start_auth(client_t *c)
 	c->state = CL_AUTH;
 	int type = cfg->auth_type;
 	if (type == AUTH_TYPE_TRUST || type == AUTH_TYPE_ANY) {
+		login_complete(c);
+		return;
+	}
+	if (type == AUTH_TYPE_CERT) {
+		/* As PostgreSQL's cert method: a verified certificate whose
+		 * common name is the user. The unix socket has none. */
+		char msg[200];
+		if (!c->tls || !tls_peer_verified(&c->link)) {
+			fatal(c, "28000", "connection requires a valid client certificate");
+			return;
+		}
+		if (!tls_peer_cn_is(&c->link, c->user)) {
+			snprintf(msg, sizeof(msg), "certificate authentication failed for user \"%s\"", c->user);
+			fatal(c, "28000", msg);
+			return;
+		}
 		login_complete(c);
 		return;
 	}
@@ -512,8 +655,17 @@ static void handle_sasl(client_t *c, const uint8_t *body, size_t len)
 			fatal(c, "08P01", "malformed SASLInitialResponse message");
 			return;
 		}
-		if (strcmp(mech, "SCRAM-SHA-256") != 0) {
+		bool plus = strcmp(mech, "SCRAM-SHA-256-PLUS") == 0;
+		if ((!plus || !c->tls) && strcmp(mech, "SCRAM-SHA-256") != 0) {
 			fatal(c, "28000", "client selected an invalid SASL authentication mechanism");
+			return;
+		}
+		uint8_t cb[EVP_MAX_MD_SIZE];
+		size_t cbl = 0;
+		if (c->tls && tls_server_end_point(&c->link, cb, sizeof(cb), &cbl))
+			scram_server_set_channel_binding(&a->scram, cb, cbl, plus);
+		else if (plus) {
+			fatal(c, "28000", "channel binding is not available for this connection's certificate");
 			return;
 		}
 		if (n == UINT32_MAX || n != msg_remaining(&r)) {
@@ -1026,6 +1178,8 @@ static void client_process(client_t *c)
 static void client_process_once(client_t *c)
 {
 	switch (c->state) {
+	case CL_TLS_HANDSHAKE:
+		return;
 	case CL_STARTUP:
 		handle_startup(c);
 		/* trust: logged in straight from the startup packet. */
@@ -1187,6 +1341,11 @@ void client_cancel_wait_fn(worker_t *w, void *a, void *b)
 static void client_tick_one(client_t *c, const config_t *cfg, usec_t now)
 {
 	switch (c->state) {
+	case CL_TLS_HANDSHAKE:
+		/* No error message: the handshake never finished. */
+		if (cfg->client_login_timeout > 0 && now - c->created > cfg->client_login_timeout)
+			client_close(c, "client_login_timeout: TLS handshake not finished in time");
+		return;
 	case CL_STARTUP:
 	case CL_AUTH:
 		if (cfg->client_login_timeout > 0 && now - c->created > cfg->client_login_timeout)

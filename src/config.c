@@ -37,8 +37,10 @@
 
 static const char *const pool_mode_names[] = { "session", "transaction", NULL };
 static const char *const auth_type_names[] = { "trust", "any", "plain", "md5", "scram-sha-256",
-					       NULL };
+					       "cert", NULL };
 static const char *const log_format_names[] = { "text", "json", NULL };
+const char *const config_tls_mode_names[] = { "disable", "allow", "prefer", "require", "verify-ca",
+					      "verify-full", NULL };
 
 /* Field name == setting name, so one macro per type keeps the table honest. */
 #define S_ENTRY(f, t, def, rel, lo, hi, en, help) \
@@ -104,7 +106,7 @@ static const config_setting_t settings[] = {
 	S_DUR(cancel_wait_timeout, "10", true, 0,
 	      "Give up on a cancel request the server has not answered after this; 0 = 10 s"),
 	S_ENUM(auth_type, "md5", true, auth_type_names,
-	       "Client authentication: trust, any, plain, md5 (SCRAM when the stored secret is SCRAM) or scram-sha-256"),
+	       "Client authentication: trust, any, plain, md5 (SCRAM when the stored secret is SCRAM), scram-sha-256 or cert (TLS client certificate, common name = user)"),
 	S_STR(auth_file, "", true,
 	      "File of \"user\" \"secret\" lines (PgBouncer's userlist.txt); relative paths start at the config file's directory"),
 	S_STR(admin_users, "", true, "Users allowed every admin console command, comma-separated"),
@@ -135,6 +137,27 @@ static const config_setting_t settings[] = {
 	      "Named prepared statements kept per server connection in transaction mode (least recently used are closed); 0 = pass named statements through unchanged"),
 	S_STR(ignore_startup_parameters, "", true,
 	      "Startup parameters clients may send that pgtide drops, comma-separated (e.g. extra_float_digits)"),
+	S_ENUM(client_tls_sslmode, "disable", true, config_tls_mode_names,
+	       "TLS with clients: disable, allow/prefer (accept TLS), require (refuse plaintext TCP), verify-ca/verify-full (also demand a client certificate signed by client_tls_ca_file)"),
+	S_STR(client_tls_key_file, "", true, "Private key pgtide presents to clients (PEM)"),
+	S_STR(client_tls_cert_file, "", true, "Certificate (chain) pgtide presents to clients (PEM)"),
+	S_STR(client_tls_ca_file, "", true,
+	      "CA certificates that client certificates are verified against (PEM); empty = no client certificates"),
+	S_STR(client_tls_protocols, "secure", true,
+	      "TLS versions allowed with clients: tlsv1.0..tlsv1.3 comma-separated, or secure (tlsv1.2,tlsv1.3), all, legacy"),
+	S_STR(client_tls_ciphers, "default", true,
+	      "TLS 1.2 cipher list for clients in OpenSSL syntax; default = OpenSSL's defaults"),
+	S_ENUM(server_tls_sslmode, "prefer", true, config_tls_mode_names,
+	       "TLS with servers over TCP: disable, allow/prefer (TLS when the server offers it), require, verify-ca (check the CA), verify-full (and the host name)"),
+	S_STR(server_tls_ca_file, "", true,
+	      "CA certificates that server certificates are verified against (PEM); empty = the system's CA store"),
+	S_STR(server_tls_cert_file, "", true,
+	      "Client certificate pgtide presents to servers (PEM); empty = none"),
+	S_STR(server_tls_key_file, "", true, "Private key of server_tls_cert_file (PEM)"),
+	S_STR(server_tls_protocols, "secure", true,
+	      "TLS versions allowed with servers (same syntax as client_tls_protocols)"),
+	S_STR(server_tls_ciphers, "default", true,
+	      "TLS 1.2 cipher list for servers in OpenSSL syntax; default = OpenSSL's defaults"),
 };
 
 size_t config_setting_count(void)
@@ -158,8 +181,7 @@ const config_setting_t *config_setting_find(const char *name)
 /*
  * PgBouncer settings pgtide does not implement yet. They are accepted so that
  * an existing pgbouncer.ini loads, but only with values whose being ignored
- * cannot weaken security: ignoring "client_tls_sslmode = require" would
- * silently accept cleartext, so such values are rejected instead.
+ * cannot weaken security (safe_values); other values are rejected instead.
  */
 typedef struct ignored_key {
 	const char *name;
@@ -167,8 +189,6 @@ typedef struct ignored_key {
 	const char *why;                /* said when the value is not safe */
 } ignored_key_t;
 
-static const char *const client_tls_safe[] = { "disable", NULL };
-static const char *const server_tls_safe[] = { "disable", "allow", "prefer", NULL };
 
 static const ignored_key_t ignored_keys[] = {
 	{ "application_name_add_host", NULL, NULL },
@@ -178,14 +198,8 @@ static const ignored_key_t ignored_keys[] = {
 	{ "auth_query", NULL, NULL },
 	{ "auth_user", NULL, NULL },
 	{ "autodb_idle_timeout", NULL, NULL },
-	{ "client_tls_ca_file", NULL, NULL },
-	{ "client_tls_cert_file", NULL, NULL },
-	{ "client_tls_ciphers", NULL, NULL },
 	{ "client_tls_dheparams", NULL, NULL },
 	{ "client_tls_ecdhcurve", NULL, NULL },
-	{ "client_tls_key_file", NULL, NULL },
-	{ "client_tls_protocols", NULL, NULL },
-	{ "client_tls_sslmode", client_tls_safe, "client TLS is not implemented yet" },
 	{ "disable_pqexec", NULL, NULL },
 	{ "dns_max_ttl", NULL, NULL },
 	{ "dns_nxdomain_ttl", NULL, NULL },
@@ -200,12 +214,6 @@ static const ignored_key_t ignored_keys[] = {
 	{ "scram_iterations", NULL, NULL },
 	{ "server_fast_close", NULL, NULL },
 	{ "server_round_robin", NULL, NULL },
-	{ "server_tls_ca_file", NULL, NULL },
-	{ "server_tls_cert_file", NULL, NULL },
-	{ "server_tls_ciphers", NULL, NULL },
-	{ "server_tls_key_file", NULL, NULL },
-	{ "server_tls_protocols", NULL, NULL },
-	{ "server_tls_sslmode", server_tls_safe, "server TLS is not implemented yet" },
 	{ "service_name", NULL, NULL },
 	{ "so_reuseport", NULL, NULL },
 	{ "suspend_timeout", NULL, NULL },
@@ -582,7 +590,7 @@ config_t *config_new_defaults(void)
 /* Databases                                                           */
 /* ------------------------------------------------------------------ */
 
-typedef enum { DBK_STRING, DBK_INT, DBK_POOL_MODE } db_key_type_t;
+typedef enum { DBK_STRING, DBK_INT, DBK_POOL_MODE, DBK_SSLMODE } db_key_type_t;
 
 /* The keys of a [databases] connection string and of a [database NAME] section. */
 static const struct db_key {
@@ -606,6 +614,7 @@ static const struct db_key {
 	{ "timezone", DBK_STRING, offsetof(db_config_t, timezone), 0, 0 },
 	{ "application_name", DBK_STRING, offsetof(db_config_t, application_name), 0, 0 },
 	{ "connect_query", DBK_STRING, offsetof(db_config_t, connect_query), 0, 0 },
+	{ "sslmode", DBK_SSLMODE, offsetof(db_config_t, sslmode), 0, 0 },
 };
 
 static char **db_str(db_config_t *db, size_t i)
@@ -623,6 +632,7 @@ static void db_init(db_config_t *db, const char *name)
 	db->reserve_pool = -1;
 	db->max_db_connections = -1;
 	db->pool_mode = POOL_MODE_INHERIT;
+	db->sslmode = TLS_MODE_INHERIT;
 }
 
 void config_db_clear(db_config_t *db)
@@ -672,6 +682,14 @@ static bool db_set_key(db_config_t *db, const char *key, const char *value, char
 			if (mode < 0)
 				return fail(why, cap,
 					    "pool_mode '%.64s' is not one of: session, transaction",
+					    value);
+			*slot = mode;
+			return true;
+		case DBK_SSLMODE:
+			mode = word_index(config_tls_mode_names, value);
+			if (mode < 0)
+				return fail(why, cap,
+					    "sslmode '%.64s' is not one of: disable, allow, prefer, require, verify-ca, verify-full",
 					    value);
 			*slot = mode;
 			return true;
@@ -1340,6 +1358,7 @@ config_t *config_load_file(const char *path, char *err, size_t errlen)
 typedef struct url_parts {
 	char *user, *password, *host, *dbname;
 	int port;
+	int sslmode;         /* TLS_MODE_INHERIT unless ?sslmode= */
 } url_parts_t;
 
 static void url_parts_free(url_parts_t *u)
@@ -1443,8 +1462,6 @@ static bool url_userinfo(const char *p, const char *end, url_parts_t *u, char *w
 	return true;
 }
 
-static const char *const url_sslmode_safe[] = { "disable", "allow", "prefer", NULL };
-
 static bool url_param(url_parts_t *u, const char *key, const char *val, char *why, size_t cap)
 {
 	const char *v = val ? val : "";
@@ -1464,11 +1481,11 @@ static bool url_param(url_parts_t *u, const char *key, const char *val, char *wh
 		return pct_decode(v, v + strlen(v), &u->dbname, why, cap);
 	if (strcmp(key, "application_name") == 0)
 		return true;
-	/* Ignoring sslmode=require would send the password in clear text. */
 	if (strcmp(key, "sslmode") == 0) {
-		if (word_index(url_sslmode_safe, v) >= 0)
+		u->sslmode = word_index(config_tls_mode_names, v);
+		if (u->sslmode >= 0)
 			return true;
-		return fail(why, cap, "sslmode '%.32s' is not supported: server TLS is not implemented yet (use disable, allow or prefer)",
+		return fail(why, cap, "sslmode '%.32s' is not one of: disable, allow, prefer, require, verify-ca, verify-full",
 			    v);
 	}
 	return fail(why, cap, "unsupported query parameter '%.32s' (supported: host, port, user, password, dbname, sslmode, application_name)",
@@ -1534,11 +1551,12 @@ static void url_db(db_config_t *db, const char *name, const url_parts_t *u, cons
 	db->host = dup_or_null(u->host);
 	db->port = u->port;
 	db->dbname = dup_or_null(dbname);
+	db->sslmode = u->sslmode;
 }
 
 bool config_apply_database_url(config_t *cfg, const char *url, char *err, size_t errlen)
 {
-	url_parts_t u = { .port = 5432 };
+	url_parts_t u = { .port = 5432, .sslmode = TLS_MODE_INHERIT };
 	char why[REASON_MAX];
 	const char *dbname;
 	db_config_t db;
@@ -1693,4 +1711,9 @@ int config_db_max_connections(const config_t *cfg, const db_config_t *db)
 {
 	return db && db->max_db_connections >= 0 ? db->max_db_connections :
 						   cfg->max_db_connections;
+}
+
+int config_db_sslmode(const config_t *cfg, const db_config_t *db)
+{
+	return db && db->sslmode != TLS_MODE_INHERIT ? db->sslmode : cfg->server_tls_sslmode;
 }

@@ -12,6 +12,7 @@
 #include "pool.h"
 #include "runtime.h"
 #include "server.h"
+#include "tls.h"
 #include "worker.h"
 
 bool control_db_known(runtime_t *rt, const char *db)
@@ -184,6 +185,15 @@ bool control_set(runtime_t *rt, const char *key, const char *value, char *err, s
 	if (!config_set(cfg, key, value, err, errlen)) {
 		config_unref(cfg);
 		return false;
+	}
+	if (strstr(s->name, "_tls_")) {
+		/* TLS settings take effect through new contexts, built now. */
+		tls_t *tls = tls_new(cfg, err, errlen);
+		if (!tls) {
+			config_unref(cfg);
+			return false;
+		}
+		runtime_set_tls(rt, tls);
 	}
 	runtime_set_config(rt, cfg);
 	pool_for_each(rt, NULL, apply_config, cfg);

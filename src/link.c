@@ -27,9 +27,10 @@ static void plain_close(link_t *l)
 	(void)l;
 }
 
-const transport_ops_t transport_plain = { "plain", plain_read, plain_write, plain_close };
+const transport_ops_t transport_plain = { "plain", plain_read, plain_write, plain_close, NULL };
 
 static void event_cb(evutil_socket_t fd, short what, void *arg);
+static void buffered_event_cb(evutil_socket_t fd, short what, void *arg);
 
 /* One event per socket (an idle client costs one struct event, not two):
  * its flags follow read_paused and write_armed, and are only re-registered
@@ -38,16 +39,26 @@ static void update_events(link_t *l)
 {
 	if (!l->attached)
 		return;
-	short want = (short)((l->read_paused ? 0 : EV_READ) | (l->write_armed ? EV_WRITE : 0));
+	/* A transport write waiting for readability must not spin on a
+	 * writable socket, and it needs reading on even while paused. */
+	bool rd = !l->read_paused || l->tp_write_wants_read;
+	bool wr = (l->write_armed && !l->tp_write_wants_read) || l->tp_read_wants_write;
+	short want = (short)((rd ? EV_READ : 0) | (wr ? EV_WRITE : 0));
 	if (want == l->ev_flags)
 		return;
 	if (l->ev_flags)
 		event_del(&l->ev);
 	l->ev_flags = want;
 	if (want) {
-		event_assign(&l->ev, l->worker->base, l->fd, (short)(want | EV_PERSIST), event_cb, l);
+		event_assign(&l->ev, l->worker->base, l->fd, (short)(want | EV_PERSIST),
+			     l->tp->pending ? buffered_event_cb : event_cb, l);
 		event_add(&l->ev, NULL);
 	}
+}
+
+void link_update_events(link_t *l)
+{
+	update_events(l);
 }
 
 static void handle_writable(link_t *l)
@@ -78,6 +89,57 @@ static void event_cb(evutil_socket_t fd, short what, void *arg)
 		l->on_read(l);
 }
 
+/* Wakes the owner's read handler in this loop turn for bytes the transport
+ * holds, which the socket will not signal. */
+static void kick_pending(link_t *l)
+{
+	if (l->attached && !l->read_paused && l->ev_flags && l->tp->pending && l->tp->pending(l))
+		event_active(&l->ev, EV_READ, 0);
+}
+
+/* For transports that buffer (TLS): a read may wait for writability, a
+ * write for readability, and decrypted bytes may wait in the transport. */
+static void buffered_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	link_t *l = arg;
+	bool readable = (what & EV_READ) != 0, writable = (what & EV_WRITE) != 0;
+	bool do_read = readable || (writable && l->tp_read_wants_write);
+	bool do_write = (writable && l->write_armed) || (readable && l->tp_write_wants_read);
+	if (writable)
+		l->tp_read_wants_write = false;
+	if (readable)
+		l->tp_write_wants_read = false;
+	update_events(l);
+	if (do_write) {
+		handle_writable(l);
+		if (!l->attached || l->fd != fd)
+			return;
+	}
+	if (do_read && !l->read_paused)
+		l->on_read(l);
+	if (l->fd == fd)
+		kick_pending(l);
+}
+
+void link_set_transport(link_t *l, const transport_ops_t *tp, void *ctx)
+{
+	l->tp = tp;
+	l->tp_ctx = ctx;
+	l->tp_read_wants_write = l->tp_write_wants_read = false;
+	/* The event handler depends on the transport: register afresh. */
+	if (l->attached && l->ev_flags) {
+		event_del(&l->ev);
+		l->ev_flags = 0;
+	}
+	update_events(l);
+}
+
+bool link_has_buffered(const link_t *l)
+{
+	return link_out_pending(l) || (l->in && iobuf_len(l->in)) || l->tp_read_wants_write ||
+	       l->tp_write_wants_read || (l->tp->pending && l->tp->pending(l));
+}
+
 void link_init(link_t *l, int fd, void *owner, void (*on_read)(link_t *), void (*on_drain)(link_t *))
 {
 	memset(l, 0, sizeof(*l));
@@ -93,6 +155,7 @@ void link_attach(link_t *l, worker_t *w)
 	l->worker = w;
 	l->attached = true;
 	l->write_armed = false;
+	l->tp_read_wants_write = l->tp_write_wants_read = false;
 	l->ev_flags = 0;
 	update_events(l);
 	if (link_out_pending(l))
@@ -142,6 +205,8 @@ void link_close(link_t *l)
 	link_detach(l);
 	if (l->fd >= 0) {
 		l->tp->close(l);
+		l->tp = &transport_plain;
+		l->tp_ctx = NULL;
 		close(l->fd);
 		l->fd = -1;
 	}
@@ -193,6 +258,7 @@ void link_resume_read(link_t *l)
 		return;
 	l->read_paused = false;
 	update_events(l);
+	kick_pending(l);
 }
 
 size_t link_out_room(link_t *l, uint8_t **at)

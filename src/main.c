@@ -28,6 +28,7 @@
 #include "pool.h"
 #include "runtime.h"
 #include "server.h"
+#include "tls.h"
 #include "worker.h"
 
 #define DRAIN_CHECK_USEC (100 * USEC_PER_MSEC)
@@ -180,8 +181,17 @@ static void reload(main_loop_t *m)
 		log_error("reload failed, keeping the old configuration: %s", err);
 		return;
 	}
+	/* New certificates and keys are read here; connections keep the
+	 * contexts they were made with. */
+	tls_t *tls = tls_new(cfg, err, sizeof(err));
+	if (!tls) {
+		log_error("reload failed, keeping the old configuration: %s", err);
+		config_unref(cfg);
+		return;
+	}
 	if (!log_configure(log_verbosity(cfg, m->cmdline_verbose), cfg->logfile, cfg->log_format == LOG_FORMAT_JSON))
 		log_warning("reload: cannot open logfile %s", cfg->logfile);
+	runtime_set_tls(rt, tls);
 	runtime_set_config(rt, cfg);
 	pthread_mutex_lock(&rt->pools_lock);
 	list_node_t *n;
@@ -383,24 +393,34 @@ int main(int argc, char **argv)
 		fprintf(stderr, "pgtide: configuration error: %s\n", err);
 		return 1;
 	}
+	tls_t *tls = tls_new(cfg, err, sizeof(err));
+	if (!tls) {
+		fprintf(stderr, "pgtide: configuration error: %s\n", err);
+		config_unref(cfg);
+		return 1;
+	}
 	if (o.check_config) {
 		print_config(cfg);
+		tls_free(tls);
 		config_unref(cfg);
 		return 0;
 	}
 	if (o.daemonize && !daemonize()) {
 		fprintf(stderr, "pgtide: could not daemonize: %s\n", strerror(errno));
+		tls_free(tls);
 		config_unref(cfg);
 		return 1;
 	}
 	if (!log_configure(log_verbosity(cfg, o.quiet ? -1 : o.verbose), cfg->logfile,
 			   cfg->log_format == LOG_FORMAT_JSON)) {
 		fprintf(stderr, "pgtide: cannot open logfile %s: %s\n", cfg->logfile, strerror(errno));
+		tls_free(tls);
 		config_unref(cfg);
 		return 1;
 	}
 	if (cfg->pidfile && !write_pidfile(cfg->pidfile)) {
 		log_error("cannot write pidfile %s: %s", cfg->pidfile, strerror(errno));
+		tls_free(tls);
 		config_unref(cfg);
 		return 1;
 	}
@@ -410,6 +430,7 @@ int main(int argc, char **argv)
 		log_error("could not initialise the runtime");
 		return 1;
 	}
+	runtime_set_tls(&rt, tls);
 	rt.config_path = o.config_path ? realpath(o.config_path, NULL) : NULL;
 	rt.database_url = o.database_url ? xstrdup(o.database_url) : NULL;
 	rc = run(&rt, &o);

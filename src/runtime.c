@@ -12,6 +12,7 @@
 #include "cancel.h"
 #include "clock.h"
 #include "pool.h"
+#include "tls.h"
 #include "worker.h"
 
 static void name_set_free(name_set_t *set);
@@ -77,6 +78,10 @@ void runtime_destroy(runtime_t *rt)
 	for (int i = 0; i < rt->nretired; i++)
 		config_unref(rt->retired[i]);
 	free(rt->retired);
+	for (int i = 0; i < rt->ntls_retired; i++)
+		tls_free(rt->tls_retired[i]);
+	free(rt->tls_retired);
+	tls_free(rt->tls);
 	config_unref(rt->cfg);
 	free(rt->config_path);
 	free(rt->database_url);
@@ -99,6 +104,17 @@ void runtime_set_config(runtime_t *rt, config_t *cfg)
 	rt->retired = xrealloc(rt->retired, sizeof(*rt->retired) * (size_t)(rt->nretired + 1));
 	rt->retired[rt->nretired++] = rt->cfg;
 	__atomic_store_n(&rt->cfg, cfg, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&rt->cfg_lock);
+}
+
+void runtime_set_tls(runtime_t *rt, tls_t *tls)
+{
+	pthread_mutex_lock(&rt->cfg_lock);
+	if (rt->tls) {
+		rt->tls_retired = xrealloc(rt->tls_retired, sizeof(*rt->tls_retired) * (size_t)(rt->ntls_retired + 1));
+		rt->tls_retired[rt->ntls_retired++] = rt->tls;
+	}
+	__atomic_store_n(&rt->tls, tls, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&rt->cfg_lock);
 }
 

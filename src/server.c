@@ -30,6 +30,7 @@
 #include "prepared_relay.h"
 #include "proto.h"
 #include "runtime.h"
+#include "tls.h"
 
 #define SERVER_SYNC_SQL_MAX 4096
 
@@ -203,6 +204,101 @@ static void send_startup(server_t *s)
 	link_flush(&s->link);
 }
 
+/* ---- TLS ---- */
+
+static void server_tls_on_read(link_t *l);
+
+/* The sslmode for s: the database's own, else server_tls_sslmode. TLS is
+ * never used over a unix socket (as in PgBouncer and libpq). */
+static int server_sslmode(const server_t *s)
+{
+	if (s->pool->host[0] == '/')
+		return TLS_MODE_DISABLE;
+	const config_t *cfg = cfg_of(s);
+	return config_db_sslmode(cfg, config_find_db(cfg, s->pool->dbname));
+}
+
+static void send_ssl_request(server_t *s)
+{
+	static const uint8_t req[8] = { 0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f };
+	s->tls_phase = SERVER_TLS_REQUEST;
+	s->link.on_read = server_tls_on_read;
+	link_write(&s->link, req, sizeof(req));
+	link_flush(&s->link);
+}
+
+static void server_tls_done(server_t *s)
+{
+	s->tls_phase = SERVER_TLS_NONE;
+	s->link.on_read = server_on_read;
+	send_startup(s);
+}
+
+static void server_tls_step(server_t *s)
+{
+	char err[200], msg[300];
+	switch (tls_handshake(&s->link, err, sizeof(err))) {
+	case TLS_HS_AGAIN:
+		return;
+	case TLS_HS_FAILED:
+		snprintf(msg, sizeof(msg), "TLS handshake with server %s:%d failed: %s", s->pool->host, s->pool->port,
+			 err);
+		/* A certificate that does not verify will not verify for the
+		 * waiters either: they all get the reason now. */
+		login_failed(s, "08006", msg, true);
+		return;
+	case TLS_HS_DONE:
+		server_tls_done(s);
+		return;
+	}
+}
+
+/* The one-byte answer to SSLRequest, then the handshake. Exactly one byte
+ * is read in clear: anything the server (or a man in the middle) sent
+ * after it goes into the TLS handshake, never into the protocol
+ * (CVE-2021-23222 class). */
+static void server_tls_on_read(link_t *l)
+{
+	server_t *s = l->owner;
+	if (s->tls_phase == SERVER_TLS_HANDSHAKE) {
+		server_tls_step(s);
+		return;
+	}
+	uint8_t b;
+	ssize_t n = recv(l->fd, &b, 1, 0);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	char msg[300];
+	if (n <= 0) {
+		snprintf(msg, sizeof(msg), "server %s:%d closed the connection after SSLRequest", s->pool->host,
+			 s->pool->port);
+		login_failed(s, "08006", msg, false);
+		return;
+	}
+	if (b == 'S') {
+		SSL *ssl = tls_connect_new(runtime_tls(s->pool->rt), l->fd, s->pool->host, s->tls_mode);
+		if (!ssl) {
+			login_failed(s, "08006", "could not create a TLS session for the server", false);
+			return;
+		}
+		link_set_transport(l, &transport_tls, ssl);
+		s->tls_phase = SERVER_TLS_HANDSHAKE;
+		server_tls_step(s);
+		return;
+	}
+	if (b == 'N' && s->tls_mode < TLS_MODE_REQUIRE) {
+		server_tls_done(s);
+		return;
+	}
+	if (b == 'N')
+		snprintf(msg, sizeof(msg), "server %s:%d does not support TLS (sslmode %s)", s->pool->host,
+			 s->pool->port, config_tls_mode_names[s->tls_mode]);
+	else
+		snprintf(msg, sizeof(msg), "server %s:%d answered SSLRequest with neither S nor N", s->pool->host,
+			 s->pool->port);
+	login_failed(s, "08006", msg, b == 'N');
+}
+
 static void server_on_drain(link_t *l)
 {
 	server_t *s = l->owner;
@@ -227,7 +323,11 @@ static void server_on_drain(link_t *l)
 	s->state = SV_LOGIN;
 	pool_unlock(s->pool);
 	s->state_since = clock_mono_usec();
-	send_startup(s);
+	s->tls_mode = server_sslmode(s);
+	if (s->tls_mode != TLS_MODE_DISABLE && runtime_tls(s->pool->rt))
+		send_ssl_request(s);
+	else
+		send_startup(s);
 }
 
 /* ---- login ---- */
@@ -974,7 +1074,8 @@ static void server_attach_fn(worker_t *w, void *a, void *b)
 void server_move_to(server_t *s, client_t *c)
 {
 	worker_t *to = c->link.worker;
-	if (s->close_needed || link_out_pending(&s->link) || (s->link.in && iobuf_len(s->link.in))) {
+	/* link_has_buffered also covers what TLS decrypted and holds. */
+	if (s->close_needed || link_has_buffered(&s->link)) {
 		/* Not clean enough to travel: drop it; the client asks again. */
 		server_close(s, "server not clean for hand-off");
 		worker_post(to, client_retry_fn, c, NULL);

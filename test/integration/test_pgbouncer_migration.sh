@@ -238,15 +238,32 @@ declare -A sample=(
 	[stats_period]=15 [log_connections]=0 [log_disconnections]=0 [log_pooler_errors]=0
 	[log_stats]=0 [verbose]=2 [logfile]=/var/log/pgbouncer/pgbouncer.log
 	[pidfile]=/run/pgbouncer/pgbouncer.pid [tcp_keepalive]=0
+	[client_tls_sslmode]=require [client_tls_key_file]=$work/tls.key
+	[client_tls_cert_file]=$work/tls.crt [client_tls_ca_file]=$work/tls.crt
+	[client_tls_protocols]=tlsv1.3 [client_tls_ciphers]=HIGH [server_tls_sslmode]=verify-full
+	[server_tls_ca_file]=$work/tls.crt [server_tls_cert_file]=$work/tls.crt
+	[server_tls_key_file]=$work/tls.key [server_tls_protocols]=all [server_tls_ciphers]=HIGH
 	[ignore_startup_parameters]="extra_float_digits, search_path"
 	[listen_addr]="*" [pool_mode]=session [default_pool_size]=40 [auth_type]=scram-sha-256
 	[pkt_buf]=8192
 )
 
-# loads KEY VALUE: --check-config on a [pgbouncer] file that sets KEY; prints
-# the value pgtide reports for KEY, fails if the file does not load.
+# TLS files are loaded by --check-config: a real (self-signed) pair.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/tls.key" -out "$work/tls.crt" -days 2 \
+	-subj '/CN=pgtide migration test' >/dev/null 2>&1
+
+# loads KEY VALUE: --check-config on a [pgbouncer] file that sets KEY (and
+# what KEY cannot load without); prints the value pgtide reports for KEY,
+# fails if the file does not load.
 loads() {
-	printf '[pgbouncer]\n%s = %s\n[databases]\n* = host=127.0.0.1 port=%s\n' "$1" "$2" "$PGPORT" >"$work/one.ini"
+	local with=""
+	case $1 in
+	client_tls_sslmode) [ "$2" = disable ] ||
+		with="client_tls_cert_file = $work/tls.crt"$'\n'"client_tls_key_file = $work/tls.key"$'\n' ;;
+	server_tls_cert_file) with="server_tls_key_file = $work/tls.key"$'\n' ;;
+	server_tls_key_file) with="server_tls_cert_file = $work/tls.crt"$'\n' ;;
+	esac
+	printf '[pgbouncer]\n%s = %s\n%s[databases]\n* = host=127.0.0.1 port=%s\n' "$1" "$2" "$with" "$PGPORT" >"$work/one.ini"
 	"$PGTIDE" --check-config "$work/one.ini" >"$work/one.out" 2>&1 || return 1
 	sed -n "s/^$1 = //p" "$work/one.out"
 }
@@ -267,7 +284,6 @@ check "every key listed as loading unchanged or differing loads and takes its va
 bad=""
 for key in "${ignored[@]}"; do
 	case $key in
-	client_tls_sslmode | server_tls_sslmode) v=disable ;;
 	*) v=1 ;;
 	esac
 	loads "$key" "$v" >/dev/null || bad+=" $key"
@@ -301,9 +317,12 @@ check "default_pool_size = 0 is refused" '! loads default_pool_size 0 >/dev/null
 bad=""
 for v in cert hba ldap pam; do loads auth_type "$v" >/dev/null && bad+=" $v"; done
 check "auth_type cert, hba, ldap, pam are refused${bad:+ (accepted:$bad)}" '[ -z "$bad" ]'
-check "client_tls_sslmode = require is refused" '! loads client_tls_sslmode require >/dev/null'
-check "server_tls_sslmode = verify-full is refused; allow and prefer load" \
-	'! loads server_tls_sslmode verify-full >/dev/null && loads server_tls_sslmode allow >/dev/null &&
+printf '[pgbouncer]\nclient_tls_sslmode = require\n' >"$work/tls-nocert.ini"
+check "client_tls_sslmode = require without certificate files is refused" \
+	'! "$PGTIDE" --check-config "$work/tls-nocert.ini" >"$work/tls-nocert.out" 2>&1 &&
+	 grep -q "needs client_tls_cert_file" "$work/tls-nocert.out"'
+check "server_tls_sslmode = verify-full, allow and prefer load" \
+	'loads server_tls_sslmode verify-full >/dev/null && loads server_tls_sslmode allow >/dev/null &&
 	 loads server_tls_sslmode prefer >/dev/null'
 check "user (drop privileges) is refused" '! loads user postgres >/dev/null && grep -q "one.ini:2: user" "$work/one.out"'
 check "an unknown key is refused with file, line and key" \

@@ -192,7 +192,7 @@ static void test_table_is_sane(void **state)
 {
 	size_t n = config_setting_count();
 
-	assert_int_equal(n, 46);
+	assert_int_equal(n, 58);
 	assert_null(config_setting_at(n));
 	for (size_t i = 0; i < n; i++) {
 		const config_setting_t *s = config_setting_at(i);
@@ -274,6 +274,18 @@ static const char full_ini[] =
 	"metrics_addr = 0.0.0.0\n"
 	"metrics_port = 9127\n"
 	"ignore_startup_parameters = extra_float_digits\n"
+	"client_tls_sslmode = verify-full\n"
+	"client_tls_key_file = /etc/pgtide/server.key\n"
+	"client_tls_cert_file = /etc/pgtide/server.crt\n"
+	"client_tls_ca_file = /etc/pgtide/clients-ca.crt\n"
+	"client_tls_protocols = tlsv1.3\n"
+	"client_tls_ciphers = HIGH\n"
+	"server_tls_sslmode = Verify-CA\n"
+	"server_tls_ca_file = /etc/pgtide/servers-ca.crt\n"
+	"server_tls_cert_file = /etc/pgtide/pgtide.crt\n"
+	"server_tls_key_file = /etc/pgtide/pgtide.key\n"
+	"server_tls_protocols = all\n"
+	"server_tls_ciphers = HIGH:!aNULL\n"
 	"\n"
 	"[databases]\n"
 	"app = host=10.0.0.1 port=5433 dbname=appdb user=appuser password='s3cr et' pool_size=5 "
@@ -332,6 +344,10 @@ static void test_full_file(void **state)
 	assert_string_equal(cfg->ignore_startup_parameters, "extra_float_digits");
 	assert_string_equal(cfg->metrics_addr, "0.0.0.0");
 	assert_int_equal(cfg->metrics_port, 9127);
+	assert_int_equal(cfg->client_tls_sslmode, TLS_MODE_VERIFY_FULL);
+	assert_string_equal(cfg->client_tls_ca_file, "/etc/pgtide/clients-ca.crt");
+	assert_int_equal(cfg->server_tls_sslmode, TLS_MODE_VERIFY_CA);
+	assert_string_equal(cfg->server_tls_key_file, "/etc/pgtide/pgtide.key");
 
 	/* Every setting really differs from its default. */
 	for (size_t i = 0; i < config_setting_count(); i++) {
@@ -399,11 +415,11 @@ static void test_accepted_but_ignored_keys_are_listed(void **state)
 	/* Not everything is accepted: a made-up key still fails. */
 	expect_load_error("[pgbouncer]\nso_reuseport_typo = 1\n", "t.ini:2: so_reuseport_typo: ",
 			  "unknown setting");
-	/* Ignoring these values would silently lower security. */
-	expect_load_error("[pgbouncer]\nclient_tls_sslmode = require\n",
-			  "t.ini:2: client_tls_sslmode: ", "not supported");
-	expect_load_error("[pgbouncer]\n\nserver_tls_sslmode = verify-full\n",
-			  "t.ini:3: server_tls_sslmode: ", "not supported");
+	/* TLS modes are real settings now: bad values are errors. */
+	expect_load_error("[pgbouncer]\nclient_tls_sslmode = required\n",
+			  "t.ini:2: client_tls_sslmode: ", "not one of");
+	expect_load_error("[pgbouncer]\n\nserver_tls_sslmode = verify\n",
+			  "t.ini:3: server_tls_sslmode: ", "not one of");
 	/* `user` (drop privileges) is not ignorable either. */
 	expect_load_error("[pgbouncer]\nuser = postgres\n", "t.ini:2: user: ", "unknown setting");
 }
@@ -666,8 +682,13 @@ static void test_database_sections(void **state)
 	assert_null(config_find_db(cfg, "missing"));
 	config_unref(cfg);
 
-	expect_load_error("[database app]\nhost = h\nsslmode = require\n",
-			  "t.ini:3: sslmode: unknown parameter 'sslmode'", NULL);
+	cfg = load("[database app]\nhost = h\nsslmode = verify-full\n[databases]\nb = host=h\n");
+	assert_int_equal(config_db_sslmode(cfg, config_find_db(cfg, "app")), TLS_MODE_VERIFY_FULL);
+	assert_int_equal(config_db_sslmode(cfg, config_find_db(cfg, "b")), TLS_MODE_PREFER);
+	assert_int_equal(config_db_sslmode(cfg, NULL), TLS_MODE_PREFER);
+	config_unref(cfg);
+	expect_load_error("[database app]\nhost = h\nsslmode = on\n",
+			  "t.ini:3: sslmode: sslmode 'on' is not one of", NULL);
 	expect_load_error("[database app]\nport = 0\n", "t.ini:2: port: ", "out of range");
 	expect_load_error("[database app]\npool_mode = statement\n", "t.ini:2: pool_mode: ",
 			  "not one of");
@@ -865,6 +886,7 @@ static void test_database_url_full(void **state)
 	assert_string_equal(db->dbname, "my db");
 	assert_null(db->user);
 	assert_null(db->password);
+	assert_int_equal(db->sslmode, TLS_MODE_PREFER);
 	db = config_find_db(cfg, "anything");
 	assert_string_equal(db->name, "*");
 	assert_string_equal(db->host, "db.example.com");
@@ -955,7 +977,7 @@ static void test_database_url_errors(void **state)
 	expect_url_error("postgres://u:s3cret@h1,h2/db", "several hosts");
 	expect_url_error("postgres://u:s3cret@[::1/db", "missing ']'");
 	expect_url_error("postgres://u:s3cret@h/db?connect_timeout=5", "'connect_timeout'");
-	expect_url_error("postgres://u:s3cret@h/db?sslmode=require", "sslmode 'require'");
+	expect_url_error("postgres://u:s3cret@h/db?sslmode=required", "sslmode 'required'");
 	expect_url_error("postgres://u:s3cret@h/db?sslmode", "without '='");
 	expect_url_error("postgres://u:s3%2@h/db", "percent-escape");
 	expect_url_error("postgres://u:s3%00cret@h/db", "percent-escape");
