@@ -3,10 +3,10 @@
 # UndefinedBehaviorSanitizer (the targets are test/fuzz/fuzz_*.c).
 #
 #   scripts/fuzz.sh [SECONDS]      each target for SECONDS (default 60), one after another
-#   scripts/fuzz.sh --suite        each target for 20 s (about 90 s in all)
+#   scripts/fuzz.sh --suite        each target for 20 s (about 110 s in all)
 #
 # Options (before or after SECONDS):
-#   --only TARGET       just one target: startup, scram, config or framer
+#   --only TARGET       just one target: startup, scram, config, framer or sqlclass
 #   --build-dir DIR     build directory (default build-fuzz)
 #   --no-build          use the fuzz_* binaries already in --build-dir; installs,
 #                       configures and builds nothing (this is how ctest runs it)
@@ -39,17 +39,18 @@
 #   cmake --build build-fuzz --target fuzzers
 #   (cd build-fuzz && ctest -R '^fuzz\.short$' --output-on-failure)
 # e.g. as an extra step after "bash scripts/test.sh" in .ci/run. The step
-# needs about 90 s of one core.
+# needs about 110 s of one core.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
-targets=(startup scram config framer)
+targets=(startup scram config framer sqlclass)
 declare -A max_len=(
 	[startup]=10240 # PROTO_MAX_STARTUP_LEN is 10000, plus messages after it
 	[scram]=2048    # SCRAM_MAX_MESSAGE is 1024; two messages and a mode byte
 	[config]=8192   # many 198-byte INI lines
 	[framer]=20000  # above the 16 KiB I/O buffer, so big messages stream
+	[sqlclass]=4096 # queries: long enough for several statements and big literals
 )
 
 seconds=60

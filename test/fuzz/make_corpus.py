@@ -284,11 +284,78 @@ def framer_corpus():
     write(t, "partial_tail", hdr() + login + b"Z\0\0")
 
 
+def sqlclass_corpus():
+    """Query texts: each seed aims at one lexer state or classifier rule."""
+    t = "sqlclass"
+    seeds = {
+        "pgbench_select": "SELECT abalance FROM pgbench_accounts WHERE aid = 42;",
+        "pgbench_tx": "BEGIN; UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 1; "
+                      "SELECT abalance FROM pgbench_accounts WHERE aid = 1; END;",
+        "for_update": "SELECT * FROM t WHERE id = $1 FOR NO KEY UPDATE SKIP LOCKED",
+        "comment_hides": "SELECT /* FOR UPDATE /* nested */ still */ 1 -- FOR SHARE",
+        "cte_writes": "WITH x AS (DELETE FROM t RETURNING *), y AS (SELECT 1) SELECT * FROM x, y",
+        "cte_recursive": "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) "
+                         "SEARCH DEPTH FIRST BY n SET ord SELECT * FROM r LIMIT 5",
+        "cte_main_insert": "WITH update AS (SELECT 1) INSERT INTO t SELECT * FROM update",
+        "select_into_temp": "SELECT * INTO LOCAL TEMP t2 FROM t; SELECT 1 INTO pg_temp.t3",
+        "explain": "EXPLAIN (ANALYZE, BUFFERS) WITH x AS (SELECT 1) SELECT * FROM x; "
+                   "EXPLAIN ANALYZE VERBOSE INSERT INTO t VALUES (1)",
+        "denied_calls": "SELECT nextval('s'), pg_catalog.setval('s', 1), \"lo_import\"('/x'), "
+                        "U&\"nextv\\0061l\"('s'), dblink_exec('d', 'x')",
+        "advisory": "SELECT pg_advisory_lock(1); SELECT pg_try_advisory_lock_shared(1, 2); "
+                    "SELECT pg_advisory_unlock_all()",
+        "uescape_call": "SELECT U&\"!0070g_advisory_lock\" UESCAPE '!' (1), "
+                        "U&\"\\D83D\\DE00\"(2)",
+        "set_forms": "SET search_path = a, b; SET LOCAL x = 1; SET SESSION CHARACTERISTICS AS "
+                     "TRANSACTION READ ONLY; SET TIME ZONE 'UTC'; SET CONSTRAINTS ALL DEFERRED",
+        "roles": "SET ROLE admin; SET SESSION AUTHORIZATION DEFAULT; SET role TO none; RESET ROLE",
+        "reset_discard": "RESET ALL; DISCARD ALL; DISCARD TEMP; DEALLOCATE PREPARE ALL",
+        "listen": "LISTEN chan; UNLISTEN *; NOTIFY chan, 'x'",
+        "temp_objects": "CREATE GLOBAL TEMPORARY TABLE t (a int) ON COMMIT DELETE ROWS; "
+                        "CREATE TEMP TABLE u (a int) ON COMMIT DROP; CREATE TABLE pg_temp_2.v (a int)",
+        "cursor_hold": "DECLARE c BINARY SCROLL CURSOR WITH HOLD FOR SELECT 1; CLOSE c; CLOSE ALL",
+        "load_drop": "LOAD 'auto_explain'; DROP TABLE IF EXISTS t",
+        "prepare": "PREPARE \"My\"\"Stmt\" (int, numeric(10, 2)) AS SELECT $1, $2; "
+                   "EXECUTE \"My\"\"Stmt\"(1, 2.5); DEALLOCATE PREPARE \"My\"\"Stmt\"",
+        "prepare_transaction": "PREPARE TRANSACTION 'gid'; COMMIT PREPARED 'gid'; "
+                               "PREPARE transaction AS SELECT 1",
+        "begin_modes": "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY, NOT DEFERRABLE; "
+                       "START TRANSACTION READ WRITE, READ ONLY; ROLLBACK TO SAVEPOINT a; ABORT",
+        "do_block": "DO $body$ BEGIN PERFORM set_config('a', 'b', false); "
+                    "PERFORM pg_advisory_lock(1); END $body$",
+        "begin_atomic": "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC "
+                        "SELECT CASE WHEN true THEN 1 END; SELECT 2; END; SELECT f()",
+        "create_rule": "CREATE RULE r AS ON INSERT TO t DO ALSO (INSERT INTO a VALUES (1); "
+                       "DELETE FROM b); SELECT 1",
+        "strings": "SELECT 'it''s', E'\\'\\\\\\x41\\u00e9', B'1010', X'ff', N'nat', "
+                   "U&'d\\0061t' UESCAPE '\\', $$a;b$$, $q$ $$ ; $q$",
+        "continuation": "SELECT 'a'\n'b' -- c\n  'c', E'x'\n'\\'' ; SELECT 'd' /* */\n'e'",
+        "ambiguous": "SELECT '\\' , $$'; DELETE FROM t; --$$",
+        "sjis_backslash": b"SELECT E'\x82\\' ; DELETE FROM t; --'",
+        "numbers": "SELECT 1.5e-3, .5, 1., 0x1F, 0o17, 0b101, 1_000, 1..2, 1e, 1for, $1, $23::int",
+        "operators": "SELECT a <> b, c != d, e::text[], f := 1, g => 2, h+-- c\n1, i*/*c*/2, \\x",
+        "dollar_tags": "SELECT $a$ $b$ $a$, a$b$, $_$x$_$, $1$, $ab c",
+        "identifiers": "SELECT \"a\"\"b\", \"\xc3\xa4\", \xc3\xbc_col, _x, x1$ FROM \"s\".\"t\"",
+        "names_long": "EXECUTE " + "abcdefghij" * 7 + "; DEALLOCATE \"" + "Q" * 70 + "\"",
+        "unterminated_string": "SELECT 1; SELECT 'oops",
+        "unterminated_comment": "SELECT 1; /* /* */",
+        "unterminated_dollar": "SELECT $tag$ never closed",
+        "unterminated_ident": "SELECT \"never",
+        "parens": "(SELECT 1) UNION ((VALUES (2))); SELECT 1); SELECT (1",
+        "empty": ";; -- nothing\n /* nothing */ ;",
+        "nul_byte": b"SELECT 1\0; SET x = 1",
+        "high_bytes": b"SELECT '\xff\xfe' \xe9\x80\x80 \x80",
+    }
+    for name, text in seeds.items():
+        write(t, name, text)
+
+
 def main():
     startup_corpus()
     scram_corpus()
     config_corpus()
     framer_corpus()
+    sqlclass_corpus()
 
 
 if __name__ == "__main__":
