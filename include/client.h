@@ -63,6 +63,12 @@ typedef struct client {
 	param_set_t params;        /* tracked values the client has (NULL = pool default) */
 	param_extras_t extras;     /* other startup parameters */
 	ps_map_t ps;               /* its named prepared statements (transaction mode) */
+	param_extras_t startup_extras; /* extras as the startup packet gave them */
+	param_extras_t sqlprep;    /* its SQL-level prepared statements (name -> PREPARE text) */
+	param_extras_t txn_custom; /* custom settings named in this transaction's text */
+	bool session_dirty;        /* its session may have changed: probe before release */
+	bool pinned;               /* holds state that cannot move: keeps its server */
+	bool state_warned;
 	param_set_t *raw_startup;  /* tracked startup values before normalisation (login only) */
 
 	struct sockaddr_in6 addr;  /* v4 addresses mapped; sin6_family AF_UNIX for unix sockets */

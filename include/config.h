@@ -133,12 +133,15 @@ typedef struct config {
 	char *server_tls_key_file;
 	char *server_tls_protocols;
 	char *server_tls_ciphers;
+	int transaction_mode_session_state; /* session_state_mode_t */
 
 	db_config_t *dbs;
 	size_t ndbs;
 	user_secret_t *users; /* sorted by name, names unique (bsearch) */
 	size_t nusers;
 } config_t;
+
+typedef enum { SESSION_STATE_PIN = 0, SESSION_STATE_WARN, SESSION_STATE_ERROR } session_state_mode_t;
 
 /* ---- the settings table ---- */
 typedef enum {

@@ -53,6 +53,8 @@ typedef struct server {
 	scram_client_t *scram;     /* during login only */
 	param_set_t params;        /* tracked values as this server has them */
 	param_extras_t extras;     /* extras applied to it */
+	param_extras_t sqlprep;    /* SQL-level prepared statements it holds for the client */
+	struct session_snapshot *probe; /* the session probe in flight (session_state.h) */
 	ps_set_t ps;               /* named statements prepared on it (prepared.h) */
 	rq_t rq;                   /* answers it owes the linked client, when tracked */
 	bool rq_on;                /* the linked client's messages go through prepared_relay */

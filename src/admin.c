@@ -225,14 +225,14 @@ static const char *const stats_cols[] = {
 	"avg_recv:l", "avg_sent:l", "avg_xact_time:l", "avg_query_time:l", "avg_wait_time:l",
 	"avg_client_parse_count:l", "avg_server_parse_count:l", "avg_bind_count:l", "avg_client_login_count:l",
 	"total_wait_timeout_count:l", "total_wait_abandoned_count:l", "total_wait_canceled_count:l",
-	"total_wait_killed_count:l", "total_wait_failed_count:l",
+	"total_wait_killed_count:l", "total_wait_failed_count:l", "total_ps_evictions:l",
 };
 static const char *const stats_totals_cols[] = {
 	"database", "server_assignment_count:l", "xact_count:l", "query_count:l", "bytes_received:l",
 	"bytes_sent:l", "xact_time:l", "query_time:l", "wait_time:l", "client_parse_count:l",
 	"server_parse_count:l", "bind_count:l", "client_login_count:l",
 	"wait_timeout_count:l", "wait_abandoned_count:l", "wait_canceled_count:l", "wait_killed_count:l",
-	"wait_failed_count:l",
+	"wait_failed_count:l", "ps_evictions:l",
 };
 static const char *const stats_averages_cols[] = {
 	"database", "server_assignment_count:l", "xact_count:l", "query_count:l", "bytes_received:l",
@@ -251,13 +251,14 @@ static int put_counters(fmt_ring_t *f, const char **vals, int nv, const stats_co
 	return nv;
 }
 
-static int put_wait_causes(fmt_ring_t *f, const char **vals, int nv, const stats_counters_t *s)
+static int put_pgtide_counters(fmt_ring_t *f, const char **vals, int nv, const stats_counters_t *s)
 {
 	vals[nv++] = fmt_u64(f, s->wait_timeout_count);
 	vals[nv++] = fmt_u64(f, s->wait_abandoned_count);
 	vals[nv++] = fmt_u64(f, s->wait_canceled_count);
 	vals[nv++] = fmt_u64(f, s->wait_killed_count);
 	vals[nv++] = fmt_u64(f, s->wait_failed_count);
+	vals[nv++] = fmt_u64(f, s->ps_eviction_count);
 	return nv;
 }
 
@@ -283,7 +284,7 @@ static void show_stats(client_t *c, admin_out_t *o, stats_view_t view)
 		if (view != STATS_TOTALS)
 			nv = put_counters(&f, vals, nv, &dbs[d].avg);
 		if (view != STATS_AVERAGES)
-			nv = put_wait_causes(&f, vals, nv, &dbs[d].total);
+			nv = put_pgtide_counters(&f, vals, nv, &dbs[d].total);
 		out_row(o, vals, nv);
 	}
 	free(dbs);

@@ -26,6 +26,7 @@
 #include "pktbuf.h"
 #include "pool.h"
 #include "prepared_relay.h"
+#include "session_state.h"
 #include "runtime.h"
 #include "server.h"
 #include "tls.h"
@@ -172,6 +173,9 @@ static void client_free(reapable_t *r)
 	free_raw_startup(c);
 	param_extras_clear(&c->extras);
 	ps_map_clear(&c->ps);
+	param_extras_clear(&c->startup_extras);
+	param_extras_clear(&c->sqlprep);
+	param_extras_clear(&c->txn_custom);
 	free(c);
 }
 
@@ -795,6 +799,7 @@ static void send_welcome(client_t *c)
 static void finish_login(client_t *c)
 {
 	c->state = CL_READY;
+	param_extras_copy(&c->startup_extras, &c->extras);
 	free_raw_startup(c);
 	send_welcome(c);
 	pool_stats(c->pool, c->link.worker->id)->c.client_login_count++;
@@ -1067,6 +1072,60 @@ static void note_forwarded(client_t *c, uint8_t type, uint32_t total)
 	c->fwd_remaining = total;
 }
 
+/* Replaces the Query at the head of `in` by one that fails with SQLSTATE
+ * 0A000 on the server, so that the error, the transaction state and the
+ * ReadyForQuery are exactly what PostgreSQL gives for a refused statement. */
+static void refuse_query(client_t *c, iobuf_t *in, uint32_t total, const char *what)
+{
+	char sql[512];
+	snprintf(sql, sizeof(sql),
+		 "DO $pgtide$BEGIN RAISE EXCEPTION USING ERRCODE = '0A000', MESSAGE = "
+		 "'%s cannot be used in transaction pooling mode (transaction_mode_session_state = error)'; "
+		 "END$pgtide$",
+		 what);
+	uint8_t mem[600];
+	pktbuf_t pb;
+	pktbuf_init_fixed(&pb, mem, sizeof(mem));
+	pktbuf_query(&pb, sql);
+	iobuf_consume(in, total);
+	link_write(&c->server->link, pb.data, pb.len);
+	note_forwarded(c, FE_QUERY, (uint32_t)pb.len);
+	c->fwd_remaining = 0;
+}
+
+/* A Query or Parse in transaction mode: notes whether it may change the
+ * session (the server is asked after the transaction: session_state.h).
+ * Returns false when the message was replaced (refused). */
+static bool scan_session_effects(client_t *c, iobuf_t *in, uint8_t type, uint32_t total)
+{
+	if (total > iobuf_len(in)) {
+		/* Streams through without being seen whole: assume the worst. */
+		c->session_dirty = true;
+		return true;
+	}
+	const char *text = (const char *)iobuf_head(in) + PROTO_HEADER_LEN;
+	size_t len = total - PROTO_HEADER_LEN;
+	if (type == FE_PARSE) {
+		const char *z = memchr(text, '\0', len);
+		if (!z)
+			return true;
+		len -= (size_t)(z + 1 - text);
+		text = z + 1;
+	}
+	const char *end = memchr(text, '\0', len);
+	len = end ? (size_t)(end - text) : len;
+	const char *what = NULL;
+	uint32_t fx = session_scan_text(text, len, &c->txn_custom, &what);
+	if (fx & SESSION_MAY_CHANGE)
+		c->session_dirty = true;
+	if ((fx & SESSION_CREATES_STATE) && type == FE_QUERY &&
+	    cfg_of(c)->transaction_mode_session_state == SESSION_STATE_ERROR) {
+		refuse_query(c, in, total, what ? what : "this statement");
+		return false;
+	}
+	return true;
+}
+
 /* One message at the head of the buffer; false to stop. */
 static bool relay_step(client_t *c, iobuf_t *in)
 {
@@ -1112,6 +1171,9 @@ static bool relay_step(client_t *c, iobuf_t *in)
 		if (c->waiting || c->server_incoming || !client_acquire(c))
 			return false;
 	}
+	if ((type == FE_QUERY || type == FE_PARSE) && c->pool->pool_mode == POOL_MODE_TRANSACTION &&
+	    !scan_session_effects(c, in, type, total))
+		return true;
 	if (c->server->rq_on && (type == FE_PARSE || type == FE_BIND || type == FE_DESCRIBE || type == FE_CLOSE)) {
 		switch (prepared_relay_client_message(c, in, type, total)) {
 		case PSR_PASS:

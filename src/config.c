@@ -41,6 +41,8 @@ static const char *const auth_type_names[] = { "trust", "any", "plain", "md5", "
 static const char *const log_format_names[] = { "text", "json", NULL };
 const char *const config_tls_mode_names[] = { "disable", "allow", "prefer", "require", "verify-ca",
 					      "verify-full", NULL };
+/* Index = session_state_mode_t. */
+static const char *const session_state_names[] = { "pin", "warn", "error", NULL };
 
 /* Field name == setting name, so one macro per type keeps the table honest. */
 #define S_ENTRY(f, t, def, rel, lo, hi, en, help) \
@@ -135,6 +137,8 @@ static const config_setting_t settings[] = {
 	      "Port of the HTTP listener for /metrics, /healthz and /readyz; 0 = off (pgtide only)"),
 	S_INT(max_prepared_statements, "200", true, 0, 100000,
 	      "Named prepared statements kept per server connection in transaction mode (least recently used are closed); 0 = pass named statements through unchanged"),
+	S_ENUM(transaction_mode_session_state, "pin", true, session_state_names,
+	       "In transaction mode, a client whose session holds what cannot move between server connections (LISTEN, session advisory locks, temporary tables, WITH HOLD cursors, SET ROLE): pin = it keeps its server until that is gone, warn = log once and carry on, error = refuse such statements (pgtide only)"),
 	S_STR(ignore_startup_parameters, "", true,
 	      "Startup parameters clients may send that pgtide drops, comma-separated (e.g. extra_float_digits)"),
 	S_ENUM(client_tls_sslmode, "disable", true, config_tls_mode_names,

@@ -196,6 +196,15 @@ static const family_t pool_families[] = {
 	  V_U64 },
 	{ "pgtide_server_errors_total", "counter", "Server connections lost to errors.", SNAP(total.server_errors),
 	  V_U64 },
+	{ "pgtide_client_parses_total", "counter", "Parse messages clients sent.", SNAP(total.client_parse_count),
+	  V_U64 },
+	{ "pgtide_server_parses_total", "counter",
+	  "Parse messages that reached a server (re-prepares of named statements included).",
+	  SNAP(total.server_parse_count), V_U64 },
+	{ "pgtide_binds_total", "counter", "Bind messages.", SNAP(total.bind_count), V_U64 },
+	{ "pgtide_prepared_statement_evictions_total", "counter",
+	  "Named statements closed on a server beyond max_prepared_statements.", SNAP(total.ps_eviction_count),
+	  V_U64 },
 };
 
 static void put_value(struct evbuffer *out, const http_pool_snap_t *p, const family_t *f)

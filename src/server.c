@@ -28,6 +28,7 @@
 #include "pktbuf.h"
 #include "pool.h"
 #include "prepared_relay.h"
+#include "session_state.h"
 #include "proto.h"
 #include "runtime.h"
 #include "tls.h"
@@ -39,7 +40,9 @@ static void server_on_drain(link_t *l);
 static bool server_process(server_t *s);
 static void login_failed(server_t *s, const char *sqlstate, const char *msg, bool fatal);
 static void send_internal(server_t *s, uint8_t type, const char *sql);
+static void send_internal_msg(server_t *s, const uint8_t *msg, size_t len);
 static bool release_to_pool(server_t *s);
+static bool release_from_client(server_t *s);
 
 static const config_t *cfg_of(const server_t *s)
 {
@@ -55,6 +58,10 @@ static void server_free_memory(server_t *s)
 	ps_set_clear(&s->ps);
 	param_set_clear(&s->params);
 	param_extras_clear(&s->extras);
+	param_extras_clear(&s->sqlprep);
+	if (s->probe)
+		session_snapshot_clear(s->probe);
+	free(s->probe);
 	free(s);
 }
 
@@ -547,7 +554,8 @@ static login_step_t login_message(server_t *s, uint8_t type, const uint8_t *body
 
 /* ---- linking to clients ---- */
 
-static void build_sync_sql(server_t *s, client_t *c, const param_set_t *want, char *sql, size_t *len)
+/* The reported parameters that differ: SET / RESET statements in sql. */
+static void build_param_sql(server_t *s, const param_set_t *want, char *sql, size_t *len)
 {
 	pool_t *p = s->pool;
 	for (int i = 0; i < PARAM_TRACKED_COUNT; i++) {
@@ -560,31 +568,46 @@ static void build_sync_sql(server_t *s, client_t *c, const param_set_t *want, ch
 		else
 			param_append_set(sql, SERVER_SYNC_SQL_MAX, len, param_name((param_id_t)i), w);
 	}
-	if (param_extras_equal(&c->extras, &s->extras))
-		return;
-	uint32_t pos = 0;
-	const char *name, *value;
-	while (param_extras_next(&s->extras, &pos, &name, &value))
-		param_append_reset(sql, SERVER_SYNC_SQL_MAX, len, name);
-	pos = 0;
-	while (param_extras_next(&c->extras, &pos, &name, &value))
-		param_append_set(sql, SERVER_SYNC_SQL_MAX, len, name, value);
-	param_extras_copy(&s->extras, &c->extras);
 }
 
-void server_link_client(server_t *s, client_t *c)
+/* Sends what makes s carry c's session: reported parameters, then settings
+ * and SQL-level prepared statements (session_state.h). Returns whether
+ * anything was sent. */
+static bool send_session_sync(server_t *s, client_t *c, const param_set_t *want)
 {
 	char sql[SERVER_SYNC_SQL_MAX];
 	size_t len = 0;
 	sql[0] = '\0';
+	build_param_sql(s, want, sql, &len);
+	if (param_extras_equal(&c->extras, &s->extras) && param_extras_equal(&c->sqlprep, &s->sqlprep)) {
+		if (len > 0)
+			send_internal(s, FE_QUERY, sql);
+		return len > 0;
+	}
+	/* Rare (a client with settings of its own meets a server that lacks
+	 * them): the statement list may be long, so it is built on the heap. */
+	pktbuf_t pb;
+	pktbuf_init_growable(&pb, len + 256);
+	pktbuf_begin(&pb, FE_QUERY);
+	pktbuf_put_bytes(&pb, sql, len);
+	session_sync_sql(&pb, &s->extras, &c->extras, &s->sqlprep, &c->sqlprep);
+	pktbuf_put_u8(&pb, '\0');
+	pktbuf_end(&pb);
+	send_internal_msg(s, pb.data, pb.len);
+	pktbuf_free(&pb);
+	param_extras_copy(&s->extras, &c->extras);
+	param_extras_copy(&s->sqlprep, &c->sqlprep);
+	return true;
+}
+
+void server_link_client(server_t *s, client_t *c)
+{
 	s->login_sync = c->state == CL_LOGIN_SYNC;
 	s->rq_on = prepared_relay_wanted(c);
-	build_sync_sql(s, c, s->login_sync && c->raw_startup ? c->raw_startup : &c->params, sql, &len);
 	s->linked_at = s->query_start = clock_mono_usec();
 	s->login_error[0] = s->login_sqlstate[0] = '\0';
-	if (len > 0)
-		send_internal(s, FE_QUERY, sql);
-	else if (s->login_sync)
+	bool sent = send_session_sync(s, c, s->login_sync && c->raw_startup ? c->raw_startup : &c->params);
+	if (!sent && s->login_sync)
 		worker_post_async(s->link.worker, server_login_sync_fn, s, c);
 }
 
@@ -628,6 +651,13 @@ static void count_ready(server_t *s, char status)
 	}
 }
 
+static void send_internal_msg(server_t *s, const uint8_t *msg, size_t len)
+{
+	link_write(&s->link, msg, len);
+	s->internal_rfq++;
+	link_flush(&s->link);
+}
+
 static void send_internal(server_t *s, uint8_t type, const char *sql)
 {
 	uint8_t mem[SERVER_SYNC_SQL_MAX + 16];
@@ -637,9 +667,7 @@ static void send_internal(server_t *s, uint8_t type, const char *sql)
 	if (sql)
 		pktbuf_put_cstr(&pb, sql);
 	pktbuf_end(&pb);
-	link_write(&s->link, pb.data, pb.len);
-	s->internal_rfq++;
-	link_flush(&s->link);
+	send_internal_msg(s, pb.data, pb.len);
 }
 
 /* Gives s back to the pool and acts on what the pool decided. Returns
@@ -681,12 +709,97 @@ bool server_reset_step(server_t *s)
 	return release_to_pool(s);
 }
 
+/* DISCARD ALL / DEALLOCATE ALL ran: the server holds no statements and
+ * (DISCARD) no settings of anyone's. */
+static void session_wiped(server_t *s)
+{
+	ps_set_clear(&s->ps);
+	param_extras_clear(&s->extras);
+	param_extras_clear(&s->sqlprep);
+}
+
+/* The client's transaction may have changed its session: ask the server
+ * before anyone else gets it (session_state.h). */
+static void start_probe(server_t *s, client_t *c)
+{
+	c->session_dirty = false;
+	s->probe = xcalloc(1, sizeof(*s->probe));
+	session_snapshot_init(s->probe);
+	pktbuf_t pb;
+	pktbuf_init_growable(&pb, 1024);
+	session_probe_message(&pb, &c->extras, &c->txn_custom);
+	send_internal_msg(s, pb.data, pb.len);
+	pktbuf_free(&pb);
+}
+
+static void adopt_probe(server_t *s, client_t *c, session_snapshot_t *snap)
+{
+	param_extras_copy(&s->extras, &snap->gucs);
+	param_extras_copy(&s->sqlprep, &snap->prepared);
+	session_apply_startup(&snap->gucs, &c->startup_extras);
+	param_extras_copy(&c->extras, &snap->gucs);
+	param_extras_copy(&c->sqlprep, &snap->prepared);
+	param_extras_clear(&c->txn_custom);
+	bool holds_state = snap->state_count > 0;
+	if (!holds_state) {
+		c->pinned = false;
+		return;
+	}
+	switch (cfg_of(s)->transaction_mode_session_state) {
+	case SESSION_STATE_WARN:
+		if (!c->state_warned)
+			log_warning("client session holds state transaction pooling cannot carry "
+				    "(LISTEN, advisory lock, temporary table, WITH HOLD cursor or SET ROLE): "
+				    "db=%s user=%s client_id=%llu",
+				    s->pool->dbname, s->pool->user, (unsigned long long)c->id);
+		c->state_warned = true;
+		break;
+	default:
+		/* pin (and error, for what its check could not see): the client
+		 * keeps this server until the state is gone. */
+		c->pinned = true;
+		break;
+	}
+}
+
+/* The probe answered. Returns whether s is still ours. */
+static bool probe_done(server_t *s)
+{
+	session_snapshot_t *snap = s->probe;
+	s->probe = NULL;
+	client_t *c = s->client;
+	if (c && s->state == SV_ACTIVE && snap->state_count >= 0)
+		adopt_probe(s, c, snap);
+	session_snapshot_clear(snap);
+	free(snap);
+	if (c && can_release(s) && !c->pinned && !c->session_dirty)
+		return release_from_client(s);
+	return true;
+}
+
+/* A client's transaction ended on s (can_release held): learn what it did
+ * to its session, keep s for a pinned client, or give s back. Returns
+ * whether s is still ours. */
+static bool transaction_over(server_t *s)
+{
+	client_t *c = s->client;
+	if (c->session_dirty) {
+		start_probe(s, c);
+		return true;
+	}
+	if (c->pinned)
+		return true;
+	return release_from_client(s);
+}
+
 /* The internal queries finished. Returns whether s is still ours (the login
  * path hands s on through the client, so it answers no to be safe). */
 static bool internal_done(server_t *s)
 {
 	if (s->state == SV_RESETTING)
 		return server_reset_step(s);
+	if (s->probe)
+		return probe_done(s);
 	if (s->login_sync && s->client) {
 		s->login_sync = false;
 		client_login_sync_done(s->client, s->login_sqlstate[0] ? s->login_sqlstate : NULL,
@@ -701,9 +814,10 @@ static bool internal_message(server_t *s, uint8_t type, const uint8_t *body, siz
 	if (type == BE_PARAM_STATUS) {
 		note_param(s, body, len);
 	} else if (type == BE_COMMAND_COMPLETE) {
-		/* server_reset_query (DISCARD ALL) drops pgtide's statements too. */
 		if (prepared_relay_tag_drops_all(body, len))
-			ps_set_clear(&s->ps);
+			session_wiped(s);
+	} else if (type == BE_DATA_ROW && s->probe) {
+		session_snapshot_row(s->probe, body, len);
 	} else if (type == BE_ERROR) {
 		error_fields_t ef;
 		proto_parse_error(body, len, &ef);
@@ -713,6 +827,8 @@ static bool internal_message(server_t *s, uint8_t type, const uint8_t *body, siz
 			    s->pool->dbname, s->pool->user, s->login_sqlstate, s->login_error);
 		/* What this server has applied is no longer known: retire it. */
 		s->close_needed = true;
+		if (s->probe && s->client) /* the client's state is unknown too: keep them together */
+			s->client->pinned = true;
 	} else if (type == BE_READY && len >= 1) {
 		s->tx_status = (char)body[0];
 		if (--s->internal_rfq == 0)
@@ -734,6 +850,9 @@ static void client_bound_message(server_t *s, uint8_t type, const uint8_t *body,
 		s->check_release = true;
 	} else if (type == BE_PARAM_STATUS) {
 		note_param(s, body, blen);
+	} else if (type == BE_COMMAND_COMPLETE) {
+		if (s->pool->pool_mode == POOL_MODE_TRANSACTION && session_tag_changes_state(body, blen))
+			s->client->session_dirty = true;
 	} else if (type == BE_COPY_IN || type == BE_COPY_BOTH) {
 		s->in_copy_in = true;
 		s->copy_ignores_sync = true;
@@ -946,7 +1065,7 @@ static bool server_process(server_t *s)
 				prepared_relay_emit(s);
 			if (s->fwd_remaining == 0 && s->check_release) {
 				s->check_release = false;
-				if (can_release(s) && !release_from_client(s)) {
+				if (can_release(s) && !transaction_over(s)) {
 					st = STEP_GONE;
 					break;
 				}
@@ -1103,7 +1222,8 @@ void server_unlink(server_t *s, bool client_gone)
 	client_t *c = s->client;
 	bool clean = s->expected_rfq == 0 && s->internal_rfq == 0 && !s->in_copy_in && s->fwd_remaining == 0 &&
 		     (!c || c->fwd_remaining == 0);
-	bool open_extended = c && c->pending_since_sync;
+	/* A pinned client's server holds its LISTEN, locks or temp tables. */
+	bool open_extended = c && (c->pending_since_sync || c->pinned);
 	pool_server_orphaned(s->pool, s);
 	(void)client_gone;
 	/* Busy, or inside an extended-protocol sequence with no Sync yet: a

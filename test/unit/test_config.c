@@ -192,7 +192,7 @@ static void test_table_is_sane(void **state)
 {
 	size_t n = config_setting_count();
 
-	assert_int_equal(n, 58);
+	assert_int_equal(n, 60);
 	assert_null(config_setting_at(n));
 	for (size_t i = 0; i < n; i++) {
 		const config_setting_t *s = config_setting_at(i);
@@ -281,6 +281,8 @@ static const char full_ini[] =
 	"client_tls_protocols = tlsv1.3\n"
 	"client_tls_ciphers = HIGH\n"
 	"server_tls_sslmode = Verify-CA\n"
+	"max_prepared_statements = 50\n"
+	"transaction_mode_session_state = warn\n"
 	"server_tls_ca_file = /etc/pgtide/servers-ca.crt\n"
 	"server_tls_cert_file = /etc/pgtide/pgtide.crt\n"
 	"server_tls_key_file = /etc/pgtide/pgtide.key\n"
@@ -347,6 +349,8 @@ static void test_full_file(void **state)
 	assert_int_equal(cfg->client_tls_sslmode, TLS_MODE_VERIFY_FULL);
 	assert_string_equal(cfg->client_tls_ca_file, "/etc/pgtide/clients-ca.crt");
 	assert_int_equal(cfg->server_tls_sslmode, TLS_MODE_VERIFY_CA);
+	assert_int_equal(cfg->max_prepared_statements, 50);
+	assert_int_equal(cfg->transaction_mode_session_state, SESSION_STATE_WARN);
 	assert_string_equal(cfg->server_tls_key_file, "/etc/pgtide/pgtide.key");
 
 	/* Every setting really differs from its default. */
