@@ -240,7 +240,7 @@ declare -A sample=(
 	[pidfile]=/run/pgbouncer/pgbouncer.pid [tcp_keepalive]=0
 	[ignore_startup_parameters]="extra_float_digits, search_path"
 	[listen_addr]="*" [pool_mode]=session [default_pool_size]=40 [auth_type]=scram-sha-256
-	[pkt_buf]=8192
+	[pkt_buf]=8192 [so_reuseport]=1
 )
 
 # loads KEY VALUE: --check-config on a [pgbouncer] file that sets KEY; prints
