@@ -23,7 +23,7 @@
 # Both fail when pgbench fails a transaction or pgtide does not stop cleanly.
 # The last line is "N passed, M failed". Uses PGTIDE_BIN, else build/pgtide.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 
 # shellcheck source=test/integration/testlib.sh

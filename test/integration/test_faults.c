@@ -59,11 +59,20 @@ static void cluster_stop(void)
 	assert_int_equal(run("%s stop %s", pgcluster(), cluster_dir), 0);
 }
 
+static void destroy_cluster(void)
+{
+	if (cluster_dir[0])
+		run("%s destroy %s", pgcluster(), cluster_dir);
+	cluster_dir[0] = '\0';
+}
+
 static int group_setup(void **state)
 {
 	snprintf(cluster_dir, sizeof(cluster_dir), "/tmp/pgtide-faults-XXXXXX");
 	if (!mkdtemp(cluster_dir))
 		return -1;
+	/* The harness exit()s on a fatal error: the cluster goes all the same. */
+	atexit(destroy_cluster);
 	cluster_port = free_tcp_port();
 	if (run("%s start %s %d >/dev/null", pgcluster(), cluster_dir, cluster_port) != 0)
 		return -1;
@@ -73,7 +82,7 @@ static int group_setup(void **state)
 
 static int group_teardown(void **state)
 {
-	run("%s destroy %s", pgcluster(), cluster_dir);
+	destroy_cluster();
 	return 0;
 }
 
