@@ -117,6 +117,7 @@ typedef struct config {
 	char *pidfile;
 	int log_format;
 	bool tcp_keepalive;
+	bool so_reuseport;   /* no probe for another process on the port */
 	char *metrics_addr;
 	int metrics_port;
 	char *ignore_startup_parameters;

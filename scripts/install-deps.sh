@@ -8,7 +8,7 @@ PACKAGES=(
   build-essential cmake pkg-config
   libevent-dev libssl-dev libpq-dev libinih-dev libcmocka-dev
   postgresql-15 postgresql-client-15
-  openssl procps prometheus
+  openssl procps prometheus valgrind
 )
 
 missing=()

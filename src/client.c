@@ -357,7 +357,8 @@ static void handle_startup_message(client_t *c, const startup_t *st)
 		fatal(c, "53300", "no more connections allowed (max_client_conn)");
 		return;
 	}
-	if (atomic_load(&rt_of(c)->state) != RT_RUNNING) {
+	int state = atomic_load(&rt_of(c)->state);
+	if (state != RT_RUNNING && state != RT_DRAINING_CLIENTS) {
 		fatal(c, "57P03", "pgtide is shutting down");
 		return;
 	}

@@ -508,6 +508,31 @@ static void http_free(http_server_t *h)
 	free(h);
 }
 
+/* With so_reuseport the pgtide being replaced may still hold the metrics
+ * port: share it the way the client port is shared. */
+static bool bind_shared(struct evhttp *http, const char *addr, int port)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE },
+			*res = NULL;
+	char portstr[16];
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	if (getaddrinfo(addr, portstr, &hints, &res) != 0 || !res) {
+		errno = EADDRNOTAVAIL;
+		return false;
+	}
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+	bool ok = fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == 0 &&
+		  setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == 0 &&
+		  bind(fd, res->ai_addr, res->ai_addrlen) == 0 && listen(fd, 128) == 0 &&
+		  evhttp_accept_socket_with_handle(http, fd) != NULL;
+	int e = errno;
+	freeaddrinfo(res);
+	if (!ok && fd >= 0)
+		close(fd);
+	errno = e;
+	return ok;
+}
+
 /* The thread starts with every signal blocked: the main thread's loop
  * handles them, and a probe's poll() is never cut short by EINTR. */
 static bool start_thread(http_server_t *h)
@@ -538,7 +563,9 @@ http_server_t *http_start(runtime_t *rt, const char *addr, int port, char *err, 
 	}
 	if (!addr || strcmp(addr, "*") == 0)
 		addr = addr ? "0.0.0.0" : "127.0.0.1";
-	if (!evhttp_bind_socket_with_handle(h->http, addr, (ev_uint16_t)port)) {
+	bool bound = runtime_cfg(rt)->so_reuseport ? bind_shared(h->http, addr, port)
+						   : evhttp_bind_socket_with_handle(h->http, addr, (ev_uint16_t)port) != NULL;
+	if (!bound) {
 		snprintf(err, errlen, "metrics listener: cannot listen on %s:%d: %s", addr, port, strerror(errno));
 		http_free(h);
 		return NULL;

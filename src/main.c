@@ -9,6 +9,7 @@
 #include <event2/thread.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,9 @@
 
 #define DRAIN_CHECK_USEC (100 * USEC_PER_MSEC)
 #define DRAIN_MAX_USEC (60 * USEC_PER_SEC)
+/* so_reuseport: how long SIGTERM lets connected clients carry on before the
+ * drain above (within DRAIN_MAX_USEC). */
+#define HANDOVER_CLIENTS_USEC (30 * USEC_PER_SEC)
 
 typedef struct options {
 	const char *config_path;
@@ -50,6 +54,7 @@ typedef struct main_loop {
 	struct event_base *base;
 	struct event *sig_hup, *sig_int, *sig_term, *sig_usr1, *sig_usr2, *drain_timer;
 	usec_t drain_deadline;
+	usec_t clients_deadline;  /* hand-over: then stop waiting for clients (0 = never) */
 } main_loop_t;
 
 static void usage(FILE *out)
@@ -212,10 +217,19 @@ static void drain_check(evutil_socket_t fd, short what, void *arg)
 {
 	main_loop_t *m = arg;
 	if (atomic_load(&m->rt->state) == RT_DRAINING_CLIENTS) {
-		/* SHUTDOWN WAIT_FOR_CLIENTS: as long as it takes, like PgBouncer. */
-		if (atomic_load(&m->rt->nclients) == 0)
+		/* SHUTDOWN WAIT_FOR_CLIENTS: as long as it takes, like PgBouncer;
+		 * a hand-over (SIGTERM with so_reuseport) until clients_deadline,
+		 * then running transactions finish and new ones are refused. */
+		int n = atomic_load(&m->rt->nclients);
+		if (n == 0) {
 			stop_workers(m);
-		return;
+			return;
+		}
+		if (!m->clients_deadline || clock_mono_usec() < m->clients_deadline)
+			return;
+		log_info("shutdown: %d client(s) still connected; finishing their running transactions", n);
+		atomic_store(&m->rt->state, RT_DRAINING);
+		m->clients_deadline = 0;
 	}
 	int busy = pool_busy_servers(m->rt, NULL);
 	if (busy == 0 || clock_mono_usec() > m->drain_deadline) {
@@ -241,12 +255,22 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 		stop_workers(m);
 	} else if (sig == SIGTERM) {
 		bool for_clients = atomic_exchange(&rt->drain_for_clients, false);
-		log_info(for_clients ? "shutdown: no new clients; waiting for connected clients to leave"
-				     : "SIGTERM: no new clients; waiting for running transactions to finish");
-		atomic_store(&rt->state, for_clients ? RT_DRAINING_CLIENTS : RT_DRAINING);
+		/* With so_reuseport another pgtide is taking over the port: the
+		 * clients we already accepted (logging in, or between
+		 * transactions) are served until they leave, for a while. */
+		bool handover = !for_clients && runtime_cfg(rt)->so_reuseport;
+		usec_t now = clock_mono_usec();
+		if (handover)
+			log_info("SIGTERM: no new clients; serving connected clients for up to %d s",
+				 (int)(HANDOVER_CLIENTS_USEC / USEC_PER_SEC));
+		else
+			log_info(for_clients ? "shutdown: no new clients; waiting for connected clients to leave"
+					     : "SIGTERM: no new clients; waiting for running transactions to finish");
+		atomic_store(&rt->state, for_clients || handover ? RT_DRAINING_CLIENTS : RT_DRAINING);
 		for (int i = 0; i < rt->nworkers; i++)
 			net_close_listeners(&rt->workers[i]);
-		m->drain_deadline = clock_mono_usec() + DRAIN_MAX_USEC;
+		m->clients_deadline = handover ? now + HANDOVER_CLIENTS_USEC : 0;
+		m->drain_deadline = now + DRAIN_MAX_USEC;
 		struct timeval tv = { 0, DRAIN_CHECK_USEC };
 		event_add(m->drain_timer, &tv);
 	}
@@ -254,13 +278,39 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 /* ---- start and stop ---- */
 
+/* Written under a temporary name and renamed, so a reader never sees an
+ * empty or half-written file. */
 static bool write_pidfile(const char *pidfile)
 {
-	FILE *f = fopen(pidfile, "w");
+	char tmp[PATH_MAX];
+	if (snprintf(tmp, sizeof(tmp), "%s.%d.tmp", pidfile, (int)getpid()) >= (int)sizeof(tmp)) {
+		errno = ENAMETOOLONG;
+		return false;
+	}
+	FILE *f = fopen(tmp, "w");
 	if (!f)
 		return false;
 	fprintf(f, "%d\n", (int)getpid());
-	return fclose(f) == 0;
+	if (fclose(f) != 0 || rename(tmp, pidfile) != 0) {
+		int e = errno;
+		unlink(tmp);
+		errno = e;
+		return false;
+	}
+	return true;
+}
+
+/* Only our own: the pgtide that replaced us (so_reuseport) has rewritten it. */
+static void remove_pidfile(const char *pidfile)
+{
+	FILE *f = fopen(pidfile, "r");
+	int pid = 0;
+	if (!f)
+		return;
+	bool ours = fscanf(f, "%d", &pid) == 1 && pid == (int)getpid();
+	fclose(f);
+	if (ours)
+		unlink(pidfile);
 }
 
 static bool daemonize(void)
@@ -343,6 +393,13 @@ static int run(runtime_t *rt, const options_t *o)
 	}
 	net_enable(rt);
 	const config_t *cfg = runtime_cfg(rt);
+	/* Written once pgtide listens: a script replacing a running pgtide
+	 * (so_reuseport) may signal the old one when the file changes. */
+	if (cfg->pidfile && !write_pidfile(cfg->pidfile)) {
+		log_error("cannot write pidfile %s: %s", cfg->pidfile, strerror(errno));
+		main_loop_free(&m);
+		return 1;
+	}
 	log_info("pgtide %s listening on %s:%d (unix socket dir %s), %d worker(s), pool_mode=%s", PGTIDE_VERSION,
 		 cfg->listen_addr ? cfg->listen_addr : "-", cfg->listen_port,
 		 cfg->unix_socket_dir ? cfg->unix_socket_dir : "-", rt->nworkers,
@@ -418,12 +475,6 @@ int main(int argc, char **argv)
 		config_unref(cfg);
 		return 1;
 	}
-	if (cfg->pidfile && !write_pidfile(cfg->pidfile)) {
-		log_error("cannot write pidfile %s: %s", cfg->pidfile, strerror(errno));
-		tls_free(tls);
-		config_unref(cfg);
-		return 1;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	runtime_t rt;
 	if (!runtime_init(&rt, cfg)) {
@@ -435,7 +486,7 @@ int main(int argc, char **argv)
 	rt.database_url = o.database_url ? xstrdup(o.database_url) : NULL;
 	rc = run(&rt, &o);
 	if (runtime_cfg(&rt)->pidfile)
-		unlink(runtime_cfg(&rt)->pidfile);
+		remove_pidfile(runtime_cfg(&rt)->pidfile);
 	runtime_destroy(&rt);
 	log_close();
 	return rc;

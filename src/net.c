@@ -90,7 +90,8 @@ static bool port_is_free(const struct addrinfo *ai, char *err, size_t errlen)
 	return free_port;
 }
 
-static bool listen_tcp(runtime_t *rt, const char *addr, int port, int backlog, char *err, size_t errlen)
+static bool listen_tcp(runtime_t *rt, const char *addr, int port, int backlog, bool shared, char *err,
+		       size_t errlen)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE },
 			*res = NULL;
@@ -107,7 +108,9 @@ static bool listen_tcp(runtime_t *rt, const char *addr, int port, int backlog, c
 		/* "*" on a kernel without IPv6: serve IPv4 rather than refuse to start. */
 		if (!host && ai->ai_family == AF_INET6 && !family_supported(AF_INET6))
 			continue;
-		ok = port_is_free(ai, err, errlen);
+		/* so_reuseport: another pgtide (the one being replaced) may
+		 * hold the port, and the kernel spreads connections over both. */
+		ok = shared || port_is_free(ai, err, errlen);
 		for (int i = 0; i < rt->nworkers && ok; i++) {
 			int fd = tcp_socket(ai, backlog, err, errlen);
 			ok = fd >= 0 && add_listener(&rt->workers[i], fd, err, errlen);
@@ -117,23 +120,32 @@ static bool listen_tcp(runtime_t *rt, const char *addr, int port, int backlog, c
 	return ok;
 }
 
+/* The socket is bound under a temporary name and renamed over
+ * .s.PGSQL.<port>: the path always names a listening socket, so a pgtide
+ * started to replace a running one takes the path over without a moment in
+ * which connecting fails. The replaced process keeps serving what it had
+ * already queued; it never unlinks the path. */
 static bool listen_unix(runtime_t *rt, const char *dir, int port, int backlog, char *err, size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int n = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/.s.PGSQL.%d", dir, port);
-	if (n < 0 || (size_t)n >= sizeof(sun.sun_path)) {
+	char path[sizeof(sun.sun_path)];
+	int n = snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", dir, port);
+	int t = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/.s.PGSQL.%d.%d.tmp", dir, port, (int)getpid());
+	if (n < 0 || (size_t)n >= sizeof(path) || t < 0 || (size_t)t >= sizeof(sun.sun_path)) {
 		snprintf(err, errlen, "unix_socket_dir path too long: %s", dir);
 		return false;
 	}
 	unlink(sun.sun_path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, backlog) < 0) {
-		snprintf(err, errlen, "could not listen on unix socket %s: %s", sun.sun_path, strerror(errno));
-		if (fd >= 0)
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, backlog) < 0 ||
+	    chmod(sun.sun_path, 0777) < 0 || rename(sun.sun_path, path) < 0) {
+		snprintf(err, errlen, "could not listen on unix socket %s: %s", path, strerror(errno));
+		if (fd >= 0) {
+			unlink(sun.sun_path);
 			close(fd);
+		}
 		return false;
 	}
-	chmod(sun.sun_path, 0777);
 	return add_listener(&rt->workers[0], fd, err, errlen);
 }
 
@@ -145,7 +157,7 @@ bool net_listen(runtime_t *rt, char *err, size_t errlen)
 		strlcpy_ok(list, cfg->listen_addr, sizeof(list));
 		char *save = NULL;
 		for (char *a = strtok_r(list, ", ", &save); a; a = strtok_r(NULL, ", ", &save)) {
-			if (!listen_tcp(rt, a, cfg->listen_port, cfg->listen_backlog, err, errlen))
+			if (!listen_tcp(rt, a, cfg->listen_port, cfg->listen_backlog, cfg->so_reuseport, err, errlen))
 				return false;
 		}
 	}
@@ -155,20 +167,27 @@ bool net_listen(runtime_t *rt, char *err, size_t errlen)
 	return true;
 }
 
-static void accept_cb(evutil_socket_t lfd, short what, void *arg)
+/* Accepts up to max connections waiting on lfd; false once it is empty. */
+static bool accept_some(struct worker *w, int lfd, int max)
 {
-	struct worker *w = arg;
-	for (int i = 0; i < ACCEPT_BATCH; i++) {
+	for (int i = 0; i < max; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EMFILE || errno == ENFILE)
-				log_warning("accept failed: %s (raise ulimit -n)", strerror(errno));
-			return;
+			int e = errno;
+			if (e == EMFILE || e == ENFILE)
+				log_warning("accept failed: %s (raise ulimit -n)", strerror(e));
+			return e == EINTR || e == ECONNABORTED;
 		}
 		client_accept(w, fd, ss.ss_family == AF_UNIX);
 	}
+	return true;
+}
+
+static void accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+	accept_some(arg, lfd, ACCEPT_BATCH);
 }
 
 void net_enable(runtime_t *rt)
@@ -191,6 +210,14 @@ static void close_listeners_fn(struct worker *w, void *a, void *b)
 			w->listen_ev[j] = NULL;
 		}
 		if (w->listen_fd[j] >= 0) {
+			/* close() resets the connections still queued on the
+			 * socket: take them first, they are our clients. (One that
+			 * arrives between the last accept and the close is reset,
+			 * unless net.ipv4.tcp_migrate_req hands it to another
+			 * socket of the SO_REUSEPORT group.) */
+			int rounds = 0;
+			while (accept_some(w, w->listen_fd[j], ACCEPT_BATCH) && ++rounds < 1000)
+				;
 			close(w->listen_fd[j]);
 			w->listen_fd[j] = -1;
 		}

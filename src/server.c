@@ -537,8 +537,11 @@ static login_step_t login_message(server_t *s, uint8_t type, const uint8_t *body
 	case BE_ERROR: {
 		error_fields_t ef;
 		proto_parse_error(body, len, &ef);
+		/* 57P03 cannot_connect_now (starting up, shutting down, in
+		 * recovery) passes: the waiters keep waiting for a retry. */
+		bool transient = ef.sqlstate && strcmp(ef.sqlstate, "57P03") == 0;
 		login_failed(s, ef.sqlstate ? ef.sqlstate : "08P01",
-			     ef.message ? ef.message : "server refused the login", true);
+			     ef.message ? ef.message : "server refused the login", !transient);
 		return LOGIN_STOP;
 	}
 	case BE_NOTICE:

@@ -245,7 +245,7 @@ declare -A sample=(
 	[server_tls_key_file]=$work/tls.key [server_tls_protocols]=all [server_tls_ciphers]=HIGH
 	[ignore_startup_parameters]="extra_float_digits, search_path"
 	[listen_addr]="*" [pool_mode]=session [default_pool_size]=40 [auth_type]=scram-sha-256
-	[pkt_buf]=8192 [max_prepared_statements]=50
+	[pkt_buf]=8192 [max_prepared_statements]=50 [so_reuseport]=1
 )
 
 # TLS files are loaded by --check-config: a real (self-signed) pair.
