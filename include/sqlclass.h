@@ -61,7 +61,7 @@ bool sql_tok_is(const sql_lexer_t *lx, const sql_token_t *tok, const char *kw);
 typedef enum {
 	SQL_CMD_EMPTY = 0,  /* only comments / white space */
 	SQL_CMD_OTHER,      /* anything not listed below */
-	SQL_CMD_SELECT,     /* SELECT, VALUES, TABLE, and WITH ... SELECT */
+	SQL_CMD_SELECT,     /* SELECT, VALUES, TABLE, and WITH ... SELECT; also (SELECT ...) */
 	SQL_CMD_SHOW,
 	SQL_CMD_EXPLAIN,
 	SQL_CMD_BEGIN,      /* BEGIN, START TRANSACTION */
@@ -75,7 +75,7 @@ typedef enum {
 	SQL_CMD_DEALLOCATE, /* DEALLOCATE [PREPARE] name | ALL */
 	SQL_CMD_LISTEN,
 	SQL_CMD_UNLISTEN,
-	SQL_CMD_INSERT,
+	SQL_CMD_INSERT,     /* INSERT/UPDATE/DELETE, also after WITH ...; MERGE is OTHER */
 	SQL_CMD_UPDATE,
 	SQL_CMD_DELETE,
 } sql_cmd_t;

@@ -47,15 +47,22 @@ static inline int hex_value(unsigned char c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+/* ASCII letters; OR-ing 0x20 folds case and maps no other byte into a-z.
+ * (The identifier loop is the lexer's inner loop.) */
+static inline bool is_letter(unsigned char c)
+{
+	return (unsigned char)((c | 0x20) - 'a') < 26;
+}
+
 /* scan.l's ident_start: ASCII letters, '_' and every byte >= 0x80. */
 static inline bool is_ident_start(unsigned char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+	return is_letter(c) || c == '_' || c >= 0x80;
 }
 
 static inline bool is_ident_cont(unsigned char c)
 {
-	return is_ident_start(c) || is_digit(c) || c == '$';
+	return is_letter(c) || (unsigned char)(c - '0') < 10 || c == '_' || c == '$' || c >= 0x80;
 }
 
 /* Dollar-quote tags are identifiers without '$'. */
@@ -528,7 +535,7 @@ static void decode_unicode_ident(name_buf_t *b, const unsigned char *p, size_t n
 {
 	size_t i = 0;
 
-	while (i < n) {
+	while (i < n && !b->cut) {
 		uint32_t cp, low;
 		size_t used;
 
@@ -957,9 +964,14 @@ static bool string_is_ambiguous(const scan_t *s, const sql_token_t *t)
 		return false;
 	if (backslash_after_high_byte(p, t->len))
 		return true;
-	size_t body = t->off + (c == 'n' ? 2 : 1);
+	/* Read it again with escapes, but only up to its end: whether that
+	 * reading closes exactly there is all that counts, and running on to
+	 * the end of the text each time would make '\'\'\'... quadratic. What
+	 * follows the end (a continuation, a second quote) looks the same to
+	 * both readings. */
+	size_t body = t->off + (c == 'n' ? 2 : 1), end = (size_t)t->off + t->len;
 
-	return quoted_end(s->sql, s->len, body, QUOTE_ESCAPE) != (size_t)t->off + t->len;
+	return quoted_end(s->sql, end, body, QUOTE_ESCAPE) != end;
 }
 
 /* -- names -- */

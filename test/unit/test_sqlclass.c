@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -376,6 +377,7 @@ static const class_case_t class_cases[] = {
 	{ "SELECT nextval_of(1), my.nextvalue(2)", SQL_CMD_SELECT, RO, NULL },
 	{ "SELECT nextval FROM t", SQL_CMD_SELECT, RO, NULL },       /* a column */
 	{ "SELECT 'set_config'", SQL_CMD_SELECT, RO | GUC, NULL },   /* mentioned in a string */
+	{ "SELECT 1 AS set_config", SQL_CMD_SELECT, RO | GUC, NULL }, /* a name, last in the text */
 	{ "SHOW search_path", SQL_CMD_SHOW, RO, NULL },
 	{ "show all", SQL_CMD_SHOW, RO, NULL },
 	{ "EXPLAIN SELECT 1", SQL_CMD_EXPLAIN, RO, NULL },
@@ -770,6 +772,8 @@ static const name_case_t name_cases[] = {
 	{ "PREPARE p(numeric(10, 2), int[]) AS VALUES ($1)", SQL_CMD_PREPARE, "p", "p", "VALUES ($1)" },
 	{ "PREPARE p /* AS */ AS -- x\n SELECT 'AS'", SQL_CMD_PREPARE, "p", "p", "SELECT 'AS'" },
 	{ "PREPARE transaction AS SELECT 1", SQL_CMD_PREPARE, "transaction", "transaction", "SELECT 1" },
+	{ "PREPARE c AS SELECT CAST($1 AS int) AS x", SQL_CMD_PREPARE, "c", "c",
+	  "SELECT CAST($1 AS int) AS x" },
 	{ "PREPARE p", SQL_CMD_PREPARE, "p", "p", NULL },
 	{ "PREPARE p AS", SQL_CMD_PREPARE, "p", "p", NULL },
 	{ "PREPARE U&\"\\0070\" AS SELECT 1", SQL_CMD_PREPARE, "p", "U&\"\\0070\"", "SELECT 1" },
@@ -1156,6 +1160,57 @@ static void test_prefilter_matches_reference(void **state)
 	}
 }
 
+/* ---- cost ---- */
+
+/* text of about len bytes: unit repeated */
+static char *repeat(const char *unit, size_t len, size_t *out_len)
+{
+	size_t n = strlen(unit), count = len / n;
+	char *p = malloc(count * n + 1);
+
+	assert_non_null(p);
+	for (size_t i = 0; i < count; i++)
+		memcpy(p + i * n, unit, n);
+	*out_len = count * n;
+	return p;
+}
+
+/*
+ * Every pass is linear: a client must not be able to pin a worker with a
+ * crafted query. '\'\'\'... made the escape-mode re-read of each string run
+ * to the end of the text (1 MB took about a minute). The bound is CPU time
+ * and generous: linear takes milliseconds, quadratic takes minutes.
+ */
+static void test_linear_time(void **state)
+{
+	static const char *const units[] = {
+		"'\\'\\",                       /* standard strings read again with escapes */
+		"'a'\n-- c\n",                  /* one string continued across comments */
+		"/*",                           /* an unterminated comment, nested ever deeper */
+		"x(",                           /* calls checked against the deny list */
+		"U&\"\\0061\"(",                /* escaped names decoded */
+		"$a$$b$",                       /* dollar quotes with near-miss tags */
+		"SELECT 1;",                    /* many statements */
+		"E'\\'' ",                      /* escape strings */
+		"set_config pg_advisory_lock ", /* trigger words for the pre-filter */
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+		size_t len;
+		char *text = repeat(units[i], 1u << 20, &len);
+		sql_summary_t sum;
+		clock_t start = clock();
+
+		sql_summarize(text, len, NULL, &sum);
+		(void)sql_may_touch_session(text, len);
+		double seconds = (double)(clock() - start) / CLOCKS_PER_SEC;
+
+		CHECK(seconds < 10.0, "[%s] x %zu took %.1f s of CPU", units[i], len / strlen(units[i]),
+		      seconds);
+		free(text);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1177,6 +1232,7 @@ int main(void)
 		cmocka_unit_test(test_prefilter_triggers),
 		cmocka_unit_test(test_prefilter_negatives),
 		cmocka_unit_test(test_prefilter_matches_reference),
+		cmocka_unit_test(test_linear_time),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
