@@ -7,7 +7,9 @@
  * with the user name as the only parameter): it never blocks the loop
  * (except for the host name resolution libpq does, as for server
  * connections). Answers, "no such user" included, are cached for
- * auth_query_cache_ttl in a cache shared by the workers.
+ * auth_query_cache_ttl in a cache shared by the workers. Clients of one
+ * worker asking for the same user at the same time share one lookup, and
+ * at most AUTHQ_MAX_INFLIGHT lookups run at once over all workers.
  */
 #ifndef PGTIDE_AUTHQ_H
 #define PGTIDE_AUTHQ_H
@@ -41,16 +43,19 @@ void authq_cache_free(authq_cache_t *cache);
 bool authq_cache_get(authq_cache_t *cache, const config_t *cfg, const char *db_name, const char *user,
 		     authq_result_t *r, char *secret);
 
-/* Starts a lookup for user on the server of [databases] entry db_name
- * (auth_dbname, or the client's database), as cfg->auth_user with its
- * auth_file password. Returns NULL after writing a reason to err when it
- * cannot even start. Otherwise done(arg, ...) is called once from the
- * loop, unless authq_cancel is called first. The answer goes into cache. */
+/* Looks user up on the server of [databases] entry db_name (auth_dbname,
+ * or the client's database), as cfg->auth_user with its auth_file
+ * password, on base's loop (joining a lookup of the same user already
+ * running there). Returns NULL after writing a reason to err when it
+ * cannot even start (or too many lookups run). Otherwise done(arg, ...) is
+ * called once from the loop, unless authq_cancel is called first; the
+ * handle is freed before done runs. The answer goes into cache. */
 authq_t *authq_start(struct event_base *base, authq_cache_t *cache, const config_t *cfg,
 		     const char *db_name, const char *user, authq_done_fn done, void *arg, char *err,
 		     size_t errlen);
-/* Stops a lookup (closes its connection); done is not called. Not to be
- * called from inside done. */
+/* Stops waiting (done is not called); the lookup itself stops when nobody
+ * waits for it any more. Not for a handle whose done already ran, nor for
+ * another waiter's handle from inside a done callback. */
 void authq_cancel(authq_t *q);
 
 #endif

@@ -27,6 +27,7 @@
 #define AUTHQ_CACHE_MAX 4096          /* entries; the oldest go first when full */
 #define AUTHQ_DEFAULT_TIMEOUT (15 * USEC_PER_SEC)
 #define AUTHQ_KEY_MAX 512
+#define AUTHQ_MAX_INFLIGHT 32         /* lookups (server connections) at once, all workers */
 
 typedef struct cache_entry {
 	char *key;            /* host \0 port \0 dbname \0 user, flattened with '\n' */
@@ -34,15 +35,31 @@ typedef struct cache_entry {
 	usec_t expires;       /* monotonic */
 } cache_entry_t;
 
+typedef struct lookup lookup_t;
+
 struct authq_cache {
 	pthread_mutex_t lock;
 	cache_entry_t *entries;
 	size_t n;
+	lookup_t *inflight;   /* lookups running, on any worker */
+	int ninflight;        /* including ones being started */
 };
 
 typedef enum { PH_CONNECTING, PH_FLUSHING, PH_READING } phase_t;
 
+/* One client waiting for a lookup: what authq_start hands out. */
 struct authq {
+	authq_t *next;
+	lookup_t *l;
+	authq_done_fn done;
+	void *arg;
+};
+
+/* One lookup (one server connection), shared by the clients of its worker
+ * asking for the same user at the same time. */
+struct lookup {
+	lookup_t *next_inflight; /* cache->inflight (cache lock) */
+	authq_t *waiters;        /* touched by the owning worker only */
 	struct event_base *base;
 	struct event *ev;
 	PGconn *conn;
@@ -53,8 +70,6 @@ struct authq {
 	char *key;
 	char *user;
 	char *query;
-	authq_done_fn done;
-	void *arg;
 	/* the answer, once a result came */
 	bool have_answer;
 	authq_result_t result;
@@ -179,7 +194,7 @@ static void cache_put(authq_cache_t *c, const char *key, const char *secret, use
 
 /* ---- one lookup ---- */
 
-static void q_free(authq_t *q)
+static void q_free(lookup_t *q)
 {
 	if (q->ev)
 		event_free(q->ev);
@@ -192,20 +207,47 @@ static void q_free(authq_t *q)
 	free(q);
 }
 
-void authq_cancel(authq_t *q)
+/* Takes q off the in-flight list and frees its slot. */
+static void inflight_remove(lookup_t *q)
 {
-	if (q)
-		q_free(q);
+	authq_cache_t *c = q->cache;
+	pthread_mutex_lock(&c->lock);
+	for (lookup_t **pp = &c->inflight; *pp; pp = &(*pp)->next_inflight) {
+		if (*pp == q) {
+			*pp = q->next_inflight;
+			break;
+		}
+	}
+	c->ninflight--;
+	pthread_mutex_unlock(&c->lock);
 }
 
-/* Reports the answer and frees the lookup (before calling done, so done
- * may do anything, including closing the client). */
-static void finish(authq_t *q, authq_result_t r, const char *err)
+void authq_cancel(authq_t *w)
+{
+	if (!w)
+		return;
+	lookup_t *q = w->l;
+	for (authq_t **pp = &q->waiters; *pp; pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	}
+	free(w);
+	if (!q->waiters) {
+		/* nobody wants the answer any more */
+		inflight_remove(q);
+		q_free(q);
+	}
+}
+
+/* Reports the answer to every waiter and frees the lookup (before calling
+ * them, so a callback may do anything, including closing its client). */
+static void finish(lookup_t *q, authq_result_t r, const char *err)
 {
 	char secret[AUTHQ_SECRET_MAX];
 	char errbuf[300];
-	authq_done_fn done = q->done;
-	void *arg = q->arg;
+	authq_t *w = q->waiters;
 
 	secret[0] = errbuf[0] = '\0';
 	if (r == AUTHQ_FOUND)
@@ -217,15 +259,23 @@ static void finish(authq_t *q, authq_result_t r, const char *err)
 	}
 	if (r != AUTHQ_ERROR)
 		cache_put(q->cache, q->key, r == AUTHQ_FOUND ? secret : NULL, q->ttl);
+	inflight_remove(q);
 	q_free(q);
-	done(arg, r, r == AUTHQ_FOUND ? secret : NULL, r == AUTHQ_ERROR ? errbuf : NULL);
+	while (w) {
+		authq_t *next = w->next;
+		authq_done_fn done = w->done;
+		void *arg = w->arg;
+		free(w);
+		done(arg, r, r == AUTHQ_FOUND ? secret : NULL, r == AUTHQ_ERROR ? errbuf : NULL);
+		w = next;
+	}
 	OPENSSL_cleanse(secret, sizeof(secret));
 }
 
 static void on_event(evutil_socket_t fd, short what, void *arg);
 
 /* Waits for the socket libpq uses now (it may change while connecting). */
-static bool wait_for(authq_t *q, short what)
+static bool wait_for(lookup_t *q, short what)
 {
 	int fd = PQsocket(q->conn);
 	usec_t left = q->deadline - clock_mono_usec();
@@ -242,7 +292,7 @@ static bool wait_for(authq_t *q, short what)
 }
 
 /* Reads one result into the answer. */
-static void take_result(authq_t *q, PGresult *res)
+static void take_result(lookup_t *q, PGresult *res)
 {
 	if (q->have_answer)
 		return; /* only the first result counts; later ones are drained */
@@ -272,7 +322,7 @@ static void take_result(authq_t *q, PGresult *res)
 	q->result = AUTHQ_FOUND;
 }
 
-static void send_query(authq_t *q)
+static void send_query(lookup_t *q)
 {
 	const char *values[1] = { q->user };
 
@@ -284,7 +334,7 @@ static void send_query(authq_t *q)
 	q->phase = PH_FLUSHING;
 }
 
-static void step(authq_t *q, short what)
+static void step(lookup_t *q, short what)
 {
 	if (what & EV_TIMEOUT) {
 		finish(q, AUTHQ_ERROR, "auth_query timed out (server_connect_timeout)");
@@ -354,26 +404,13 @@ static void ignore_notice(void *arg, const char *message)
 {
 }
 
-authq_t *authq_start(struct event_base *base, authq_cache_t *cache, const config_t *cfg,
-		     const char *db_name, const char *user, authq_done_fn done, void *arg, char *err,
-		     size_t errlen)
+/* Opens the lookup's connection (not yet on the in-flight list). */
+static lookup_t *start_lookup(struct event_base *base, authq_cache_t *cache, const config_t *cfg,
+			      const target_t *tp, const char *key, const char *user, char *err, size_t errlen)
 {
-	char key[AUTHQ_KEY_MAX], port[16];
-	target_t t;
-
-	if (!cfg->auth_user || !cfg->auth_query) {
-		snprintf(err, errlen, "auth_user or auth_query is not set");
-		return NULL;
-	}
-	const char *lookup_db = cfg->auth_dbname ? cfg->auth_dbname : db_name;
-	if (!resolve_target(cfg, lookup_db, &t)) {
-		snprintf(err, errlen, "auth_query: no [databases] entry for database \"%s\"", lookup_db);
-		return NULL;
-	}
-	if (!make_key(&t, user, key, sizeof(key))) {
-		snprintf(err, errlen, "auth_query: names too long");
-		return NULL;
-	}
+	const target_t t = *tp;
+	char port[16];
+	lookup_t *q;
 	const char *pw = config_find_user_secret(cfg, cfg->auth_user);
 	if (pw && auth_secret_kind(pw) != SECRET_PLAIN) {
 		snprintf(err, errlen,
@@ -410,15 +447,13 @@ authq_t *authq_start(struct event_base *base, authq_cache_t *cache, const config
 	KV(NULL, NULL);
 #undef KV
 
-	authq_t *q = xcalloc(1, sizeof(*q));
+	q = xcalloc(1, sizeof(*q));
 	q->base = base;
 	q->cache = cache;
 	q->ttl = cfg->auth_query_cache_ttl;
 	q->key = xstrdup(key);
 	q->user = xstrdup(user);
 	q->query = xstrdup(cfg->auth_query);
-	q->done = done;
-	q->arg = arg;
 	q->phase = PH_CONNECTING;
 	q->deadline = clock_mono_usec() +
 		      (cfg->server_connect_timeout > 0 ? cfg->server_connect_timeout : AUTHQ_DEFAULT_TIMEOUT);
@@ -437,4 +472,65 @@ authq_t *authq_start(struct event_base *base, authq_cache_t *cache, const config
 		return NULL;
 	}
 	return q;
+}
+
+authq_t *authq_start(struct event_base *base, authq_cache_t *cache, const config_t *cfg,
+		     const char *db_name, const char *user, authq_done_fn done, void *arg, char *err,
+		     size_t errlen)
+{
+	char key[AUTHQ_KEY_MAX];
+	target_t t;
+
+	if (!cfg->auth_user || !cfg->auth_query) {
+		snprintf(err, errlen, "auth_user or auth_query is not set");
+		return NULL;
+	}
+	const char *lookup_db = cfg->auth_dbname ? cfg->auth_dbname : db_name;
+	if (!resolve_target(cfg, lookup_db, &t)) {
+		snprintf(err, errlen, "auth_query: no [databases] entry for database \"%s\"", lookup_db);
+		return NULL;
+	}
+	if (!make_key(&t, user, key, sizeof(key))) {
+		snprintf(err, errlen, "auth_query: names too long");
+		return NULL;
+	}
+	authq_t *w = xcalloc(1, sizeof(*w));
+	w->done = done;
+	w->arg = arg;
+	/* The same user asked for on this worker already: wait for that. */
+	pthread_mutex_lock(&cache->lock);
+	for (lookup_t *l = cache->inflight; l; l = l->next_inflight) {
+		if (l->base == base && strcmp(l->key, key) == 0) {
+			w->l = l;
+			w->next = l->waiters;
+			l->waiters = w;
+			break;
+		}
+	}
+	bool full = !w->l && cache->ninflight >= AUTHQ_MAX_INFLIGHT;
+	if (!w->l && !full)
+		cache->ninflight++; /* a slot for the lookup started below */
+	pthread_mutex_unlock(&cache->lock);
+	if (w->l)
+		return w;
+	if (full) {
+		free(w);
+		snprintf(err, errlen, "auth_query: %d lookups already running", AUTHQ_MAX_INFLIGHT);
+		return NULL;
+	}
+	lookup_t *q = start_lookup(base, cache, cfg, &t, key, user, err, errlen);
+	if (!q) {
+		free(w);
+		pthread_mutex_lock(&cache->lock);
+		cache->ninflight--;
+		pthread_mutex_unlock(&cache->lock);
+		return NULL;
+	}
+	w->l = q;
+	q->waiters = w;
+	pthread_mutex_lock(&cache->lock);
+	q->next_inflight = cache->inflight;
+	cache->inflight = q;
+	pthread_mutex_unlock(&cache->lock);
+	return w;
 }

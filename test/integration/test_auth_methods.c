@@ -557,6 +557,54 @@ static void test_auth_query_custom_no_cache(void **state)
 	assert_int_equal(pgtide_stop(&p), 0);
 }
 
+/* n logins started at once (libpq's asynchronous API); how many got in. */
+static int parallel_logins(const pgtide_proc_t *p, const char *user, const char *pw, int n)
+{
+	char port[16];
+	PGconn *c[64];
+	bool done[64] = { false };
+	int ok = 0, left = n;
+	snprintf(port, sizeof(port), "%d", p->port);
+	const char *k[] = { "host", "port", "user", "password", "dbname", "sslmode", NULL };
+	const char *v[] = { "127.0.0.1", port, user, pw, "postgres", "disable", NULL };
+	assert_true(n <= 64);
+	for (int i = 0; i < n; i++)
+		c[i] = PQconnectStartParams(k, v, 0);
+	double deadline = now_seconds() + 20;
+	while (left > 0 && now_seconds() < deadline) {
+		for (int i = 0; i < n; i++) {
+			if (done[i])
+				continue;
+			PostgresPollingStatusType st = PQconnectPoll(c[i]);
+			if (st == PGRES_POLLING_OK || st == PGRES_POLLING_FAILED) {
+				done[i] = true;
+				left--;
+				ok += st == PGRES_POLLING_OK;
+				continue;
+			}
+			struct pollfd pfd = { .fd = PQsocket(c[i]),
+					      .events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT };
+			poll(&pfd, 1, 1);
+		}
+	}
+	for (int i = 0; i < n; i++)
+		PQfinish(c[i]);
+	return ok;
+}
+
+/* Many clients of one user at once, nothing cached: they share lookups and
+ * all get in; as many made-up users fail, and pgtide stays fine. */
+static void test_auth_query_concurrent(void **state)
+{
+	pgtide_proc_t p;
+	start_authq(&p, "auth_query_cache_ttl = 0\n");
+	assert_int_equal(parallel_logins(&p, role_s, "aq-pw", 40), 40);
+	assert_int_equal(parallel_logins(&p, role_s, "wrong", 20), 0);
+	assert_int_equal(parallel_logins(&p, "aq_nobody_at_all", "x", 20), 0);
+	expect_ok(conn(&p, NULL, role_s, "aq-pw", "postgres", NULL, NULL), role_s);
+	assert_int_equal(pgtide_stop(&p), 0);
+}
+
 static void test_auth_query_cannot_look_up(void **state)
 {
 	pgtide_proc_t p;
@@ -578,6 +626,7 @@ int main(void)
 		cmocka_unit_test(test_hba_tls),
 		cmocka_unit_test(test_auth_query),
 		cmocka_unit_test(test_auth_query_custom_no_cache),
+		cmocka_unit_test(test_auth_query_concurrent),
 		cmocka_unit_test(test_auth_query_cannot_look_up),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
