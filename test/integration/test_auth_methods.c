@@ -30,6 +30,8 @@
 #include <unistd.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <cmocka.h>
 
@@ -618,6 +620,42 @@ static void test_auth_query_cannot_look_up(void **state)
 	assert_int_equal(pgtide_stop(&p), 0);
 }
 
+/* A lookup server that never answers: the lookup times out (08006), and a
+ * client that leaves while its lookup runs takes the lookup with it. */
+static void test_auth_query_stalled(void **state)
+{
+	pgtide_proc_t p;
+	char extra[512], dbs[512];
+	int hole = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	socklen_t slen = sizeof(sin);
+	assert_int_equal(bind(hole, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(hole, 16), 0); /* never accepted: the kernel completes handshakes */
+	assert_int_equal(getsockname(hole, (struct sockaddr *)&sin, &slen), 0);
+	snprintf(extra, sizeof(extra), "auth_user = app\nauth_dbname = hole\nserver_connect_timeout = 0.5\n");
+	snprintf(dbs, sizeof(dbs), "hole = host=127.0.0.1 port=%d dbname=postgres\n* = host=127.0.0.1 port=%d\n",
+		 ntohs(sin.sin_port), pg_port());
+	pgtide_start(&p, extra, dbs);
+
+	/* leaves while the lookup runs */
+	unsigned char buf[512];
+	int fd = raw_connect(p.port);
+	size_t n = raw_startup(buf, sizeof(buf), role_s, "postgres");
+	assert_true(raw_send(fd, buf, n));
+	usleep(100000);
+	close(fd);
+
+	double t0 = now_seconds();
+	outcome_t o = raw_login(p.port, role_s, "postgres", "aq-pw");
+	assert_string_equal(o.sqlstate, "08006");
+	assert_true(now_seconds() - t0 < 3.0);
+	assert_true(pgtide_log_contains(&p, "auth_query timed out"));
+	/* the loop was never blocked meanwhile, and auth_file users still work */
+	expect_ok(conn(&p, NULL, "scram_user", "scram-pw", "postgres", NULL, NULL), "scram_user");
+	assert_int_equal(pgtide_stop(&p), 0);
+	close(hole);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -628,6 +666,7 @@ int main(void)
 		cmocka_unit_test(test_auth_query_custom_no_cache),
 		cmocka_unit_test(test_auth_query_concurrent),
 		cmocka_unit_test(test_auth_query_cannot_look_up),
+		cmocka_unit_test(test_auth_query_stalled),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
