@@ -30,7 +30,7 @@
 #define AUTHQ_MAX_INFLIGHT 32         /* lookups (server connections) at once, all workers */
 
 typedef struct cache_entry {
-	char *key;            /* host \0 port \0 dbname \0 user, flattened with '\n' */
+	char *key;            /* server, database and user name (make_key) */
 	char *secret;         /* NULL = no such user */
 	usec_t expires;       /* monotonic */
 } cache_entry_t;
@@ -127,7 +127,9 @@ static bool resolve_target(const config_t *cfg, const char *db_name, target_t *t
 
 static bool make_key(const target_t *t, const char *user, char *key, size_t cap)
 {
-	int n = snprintf(key, cap, "%s\n%d\n%s\n%s", t->host, t->port, t->dbname, user);
+	/* length-prefixed: names may contain any separator */
+	int n = snprintf(key, cap, "%zu:%s:%d:%zu:%s:%s", strlen(t->host), t->host, t->port, strlen(t->dbname),
+			 t->dbname, user);
 	return n > 0 && (size_t)n < cap;
 }
 
