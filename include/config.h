@@ -13,6 +13,8 @@
 
 #include "common.h"
 
+struct hba;
+
 typedef enum { POOL_MODE_SESSION = 0, POOL_MODE_TRANSACTION = 1 } pool_mode_t;
 #define POOL_MODE_INHERIT (-1)
 
@@ -23,6 +25,7 @@ typedef enum {
 	AUTH_TYPE_MD5,      /* md5 unless the stored secret is SCRAM, then scram (as PgBouncer) */
 	AUTH_TYPE_SCRAM,    /* scram-sha-256 */
 	AUTH_TYPE_CERT,     /* TLS client certificate whose common name is the user */
+	AUTH_TYPE_HBA,      /* per connection, from the auth_hba_file rules */
 } auth_type_t;
 
 typedef enum { LOG_FORMAT_TEXT = 0, LOG_FORMAT_JSON = 1 } log_format_t;
@@ -102,6 +105,11 @@ typedef struct config {
 	usec_t cancel_wait_timeout;
 	int auth_type;
 	char *auth_file;
+	char *auth_hba_file;
+	char *auth_user;     /* auth_query lookups as this user; NULL = off */
+	char *auth_query;
+	char *auth_dbname;
+	usec_t auth_query_cache_ttl;
 	char *admin_users;   /* comma-separated */
 	char *stats_users;   /* comma-separated */
 	int workers;         /* 0 = number of cores */
@@ -140,6 +148,7 @@ typedef struct config {
 	size_t ndbs;
 	user_secret_t *users; /* sorted by name, names unique (bsearch) */
 	size_t nusers;
+	struct hba *hba;     /* auth_hba_file's rules (shared by clones), or NULL */
 } config_t;
 
 typedef enum { SESSION_STATE_PIN = 0, SESSION_STATE_WARN, SESSION_STATE_ERROR } session_state_mode_t;
@@ -194,6 +203,10 @@ bool config_parse_db_connstr(const char *name, const char *connstr, db_config_t 
 /* Drops the users and reads cfg->auth_file again (after auth_file was set
  * from the environment or SET). */
 bool config_replace_auth_file(config_t *cfg, char *err, size_t errlen);
+/* (Re)reads auth_hba_file into cfg->hba (NULL when not set); fails when
+ * the file cannot be read or parsed, or auth_type = hba without a file. On
+ * error cfg->hba is left as it was. */
+bool config_load_hba_file(config_t *cfg, char *err, size_t errlen);
 /* Reads auth_file into cfg->users (a user listed again replaces the
  * earlier secret). On error cfg->users is left as it was. */
 bool config_load_auth_file(config_t *cfg, const char *path, char *err, size_t errlen);

@@ -85,6 +85,9 @@ typedef struct pool {
 	uint8_t scram_client_key[32];
 	uint8_t scram_server_key[32];
 	bool have_scram_keys;
+	/* auth_query: the secret last looked up for this pool's user, who has
+	 * no auth_file entry; it is the server password then (pool lock). */
+	char *query_secret;
 	usec_t last_login_failure;   /* monotonic; for server_login_retry */
 	bool last_login_fatal;    /* the server refused the login (not just unreachable) */
 	char last_login_error[256];
@@ -190,6 +193,10 @@ bool pool_extras_known(pool_t *p, uint64_t hash);
 /* SCRAM pass-through keys: set once, copied out by server logins. */
 void pool_set_scram_keys(pool_t *p, const uint8_t client_key[32], const uint8_t server_key[32]);
 bool pool_get_scram_keys(pool_t *p, uint8_t client_key[32], uint8_t server_key[32]);
+/* A client of p logged in with a secret from auth_query: the server login
+ * uses it too (the user has no auth_file entry and the database entry no
+ * user/password). */
+void pool_set_query_secret(pool_t *p, const char *secret);
 void pool_extras_store(pool_t *p, uint64_t hash);
 
 static inline stats_slot_t *pool_stats(pool_t *p, int worker_id)

@@ -17,6 +17,7 @@
 struct worker;
 struct cancel_map;
 struct tls;
+struct authq_cache;
 
 typedef enum {
 	RT_RUNNING = 0,
@@ -63,6 +64,7 @@ typedef struct runtime {
 	conn_count_t *user_counts;
 
 	struct cancel_map *cancels;
+	struct authq_cache *authq_cache; /* auth_query answers, shared by the workers */
 
 	atomic_int nclients;      /* clients connected (for max_client_conn) */
 	atomic_uint_fast64_t next_id;

@@ -20,8 +20,10 @@
 
 #include "admin.h"
 #include "auth.h"
+#include "authq.h"
 #include "cancel.h"
 #include "clock.h"
+#include "hba.h"
 #include "log.h"
 #include "pktbuf.h"
 #include "pool.h"
@@ -32,13 +34,17 @@
 #include "tls.h"
 
 /* Login-time state, freed once the client is logged in. */
-typedef enum { AUTH_WAIT_NONE, AUTH_WAIT_PLAIN, AUTH_WAIT_MD5, AUTH_WAIT_SASL_INIT, AUTH_WAIT_SASL_FINAL } auth_wait_t;
+typedef enum { AUTH_WAIT_NONE, AUTH_WAIT_PLAIN, AUTH_WAIT_MD5, AUTH_WAIT_SASL_INIT, AUTH_WAIT_SASL_FINAL,
+	       AUTH_WAIT_LOOKUP } auth_wait_t;
 
 typedef struct client_auth {
 	auth_wait_t wait;
+	int type;                 /* auth_type for this connection (hba picks per connection) */
 	uint8_t md5_salt[4];
 	char secret[512];         /* the stored secret ("" for an unknown user) */
 	bool user_known;
+	bool from_query;          /* the secret came from auth_query */
+	authq_t *lookup;          /* auth_query in flight (AUTH_WAIT_LOOKUP) */
 	scram_server_t scram;
 } client_auth_t;
 
@@ -137,6 +143,7 @@ static void free_auth(client_t *c, client_auth_t *a)
 {
 	if (!a)
 		return;
+	authq_cancel(a->lookup);
 	OPENSSL_cleanse(a, sizeof(*a));
 	free(a);
 	if (c->auth == a)
@@ -576,11 +583,148 @@ static void start_scram(client_t *c, client_auth_t *a)
 		send_auth_request(c, AUTH_REQ_SASL, mech, sizeof(mech));
 }
 
+/* auth_type = hba: the method of the first matching rule as an auth_type,
+ * or -1 after refusing the connection (no rule, reject, clientcert). */
+static int hba_auth_type(client_t *c, const config_t *cfg)
+{
+	hba_request_t req;
+	char addr[64], msg[400];
+	int port;
+	memset(&req, 0, sizeof(req));
+	req.is_unix = is_unix_client(c);
+	req.tls = c->tls;
+	if (!req.is_unix)
+		hba_request_set_addr(&req, &c->addr);
+	req.db = c->dbname;
+	req.user = c->user;
+	const hba_rule_t *rule = hba_match(cfg->hba, &req);
+	client_addr_str(c, addr, sizeof(addr), &port);
+	if (!rule || rule->method == HBA_REJECT) {
+		if (rule)
+			log_warning("auth_hba_file line %d rejects: user=%s db=%s addr=%s port=%d tls=%d", rule->line,
+				    c->user, c->dbname, addr, port, c->tls);
+		else
+			log_warning("no auth_hba_file line matches%s: user=%s db=%s addr=%s port=%d tls=%d",
+				    cfg->hba ? "" : " (no rules loaded)", c->user, c->dbname, addr, port, c->tls);
+		/* PostgreSQL's wording, so clients and people recognise it. */
+		snprintf(msg, sizeof(msg), "%s for host \"%s\", user \"%s\", database \"%s\", %s",
+			 rule ? "pg_hba.conf rejects connection" : "no pg_hba.conf entry",
+			 req.is_unix ? "[local]" : addr, c->user, c->dbname, c->tls ? "SSL on" : "SSL off");
+		fatal(c, "28000", msg);
+		return -1;
+	}
+	if (rule->clientcert != HBA_CLIENTCERT_NONE && rule->method != HBA_CERT) {
+		/* clientcert=verify-ca|verify-full (hostssl lines only) */
+		if (!tls_peer_verified(&c->link)) {
+			fatal(c, "28000", "connection requires a valid client certificate");
+			return -1;
+		}
+		if (rule->clientcert == HBA_CLIENTCERT_VERIFY_FULL && !tls_peer_cn_is(&c->link, c->user)) {
+			snprintf(msg, sizeof(msg),
+				 "certificate validation (clientcert=verify-full) failed for user \"%s\": CN mismatch",
+				 c->user);
+			fatal(c, "28000", msg);
+			return -1;
+		}
+	}
+	switch (rule->method) {
+	case HBA_TRUST:
+		return AUTH_TYPE_TRUST;
+	case HBA_MD5:
+		return AUTH_TYPE_MD5;
+	case HBA_SCRAM:
+		return AUTH_TYPE_SCRAM;
+	case HBA_PASSWORD:
+		return AUTH_TYPE_PLAIN;
+	case HBA_CERT:
+		return AUTH_TYPE_CERT;
+	case HBA_REJECT:
+		break;
+	}
+	return -1;
+}
+
+/* Sends the first request of the exchange a->type and the secret call for. */
+static void start_exchange(client_t *c, client_auth_t *a)
+{
+	secret_kind_t kind = a->user_known ? auth_secret_kind(a->secret) : SECRET_NONE;
+	if (a->type == AUTH_TYPE_PLAIN) {
+		a->wait = AUTH_WAIT_PLAIN;
+		send_auth_request(c, AUTH_REQ_PASSWORD, NULL, 0);
+	} else if (a->type == AUTH_TYPE_SCRAM || kind == SECRET_SCRAM || (a->from_query && !a->user_known)) {
+		/* A user auth_query did not find gets a mock SCRAM exchange, as
+		 * PostgreSQL gives one (password_encryption = scram-sha-256). */
+		start_scram(c, a);
+	} else {
+		a->wait = AUTH_WAIT_MD5;
+		auth_random_bytes(a->md5_salt, sizeof(a->md5_salt));
+		send_auth_request(c, AUTH_REQ_MD5, a->md5_salt, sizeof(a->md5_salt));
+	}
+}
+
+/* The answer of auth_query: found or not, the exchange is the same one. */
+static void take_lookup(client_t *c, client_auth_t *a, authq_result_t r, const char *secret)
+{
+	a->lookup = NULL;
+	a->from_query = true;
+	a->user_known = r == AUTHQ_FOUND && strlcpy_ok(a->secret, secret, sizeof(a->secret));
+	a->wait = AUTH_WAIT_NONE;
+	start_exchange(c, a);
+}
+
+static void lookup_failed(client_t *c, const char *err)
+{
+	char addr[64];
+	int port;
+	client_addr_str(c, addr, sizeof(addr), &port);
+	log_error("auth_query for user=%s db=%s addr=%s port=%d failed: %s", c->user, c->dbname, addr, port, err);
+	fatal(c, "08006", "authentication failed: the password lookup (auth_query) did not work; see the pgtide log");
+}
+
+static void lookup_done(void *arg, authq_result_t r, const char *secret, const char *err)
+{
+	client_t *c = arg;
+	client_auth_t *a = c->auth;
+	a->lookup = NULL; /* authq freed it */
+	if (c->state != CL_AUTH)
+		return; /* closing: the reaper frees the rest */
+	if (r == AUTHQ_ERROR) {
+		lookup_failed(c, err);
+		return;
+	}
+	take_lookup(c, a, r, secret);
+	/* A client that sent its answer early: it waited in the buffer. */
+	if (c->state == CL_AUTH && c->link.in && iobuf_len(c->link.in) > 0)
+		client_process(c);
+	else if (c->state != CL_CLOSING)
+		link_flush(&c->link);
+}
+
+/* The user has no auth_file entry: ask the database (cache first). */
+static void start_lookup(client_t *c, client_auth_t *a, const config_t *cfg)
+{
+	runtime_t *rt = rt_of(c);
+	char secret[AUTHQ_SECRET_MAX], err[300];
+	authq_result_t r;
+	if (authq_cache_get(rt->authq_cache, cfg, c->dbname, c->user, &r, secret)) {
+		take_lookup(c, a, r, secret);
+		OPENSSL_cleanse(secret, sizeof(secret));
+		return;
+	}
+	a->wait = AUTH_WAIT_LOOKUP;
+	a->lookup = authq_start(c->link.worker->base, rt->authq_cache, cfg, c->dbname, c->user, lookup_done, c,
+				err, sizeof(err));
+	if (!a->lookup)
+		lookup_failed(c, err);
+}
+
 static void start_auth(client_t *c)
 {
 	const config_t *cfg = cfg_of(c);
 	c->state = CL_AUTH;
 	int type = cfg->auth_type;
+	if (type == AUTH_TYPE_HBA && (type = hba_auth_type(c, cfg)) < 0)
+		return;
 	if (type == AUTH_TYPE_TRUST || type == AUTH_TYPE_ANY) {
 		login_complete(c);
 		return;
@@ -603,21 +747,16 @@ static void start_auth(client_t *c)
 	}
 	client_auth_t *a = xcalloc(1, sizeof(*a));
 	c->auth = a;
+	a->type = type;
 	const char *secret = config_find_user_secret(cfg, c->user);
+	if (!secret && cfg->auth_user && !c->is_admin) {
+		start_lookup(c, a, cfg);
+		return;
+	}
 	a->user_known = secret != NULL;
 	if (secret)
 		strlcpy_ok(a->secret, secret, sizeof(a->secret));
-	secret_kind_t kind = a->user_known ? auth_secret_kind(a->secret) : SECRET_NONE;
-	if (type == AUTH_TYPE_PLAIN) {
-		a->wait = AUTH_WAIT_PLAIN;
-		send_auth_request(c, AUTH_REQ_PASSWORD, NULL, 0);
-	} else if (type == AUTH_TYPE_SCRAM || kind == SECRET_SCRAM) {
-		start_scram(c, a);
-	} else {
-		a->wait = AUTH_WAIT_MD5;
-		auth_random_bytes(a->md5_salt, sizeof(a->md5_salt));
-		send_auth_request(c, AUTH_REQ_MD5, a->md5_salt, sizeof(a->md5_salt));
-	}
+	start_exchange(c, a);
 }
 
 static bool check_plain_password(client_t *c, const char *password)
@@ -746,6 +885,8 @@ static void handle_auth_input(client_t *c)
 	}
 	if (fr == FRAME_NEED_MORE || total > iobuf_len(in))
 		return;
+	if (c->auth && c->auth->wait == AUTH_WAIT_LOOKUP)
+		return; /* nothing was asked yet: keep it until the lookup answers */
 	if (type != FE_PASSWORD) {
 		fatal(c, "08P01", type == FE_TERMINATE ? "client closed during authentication"
 						       : "expected password response during authentication");
@@ -865,6 +1006,13 @@ static void login_complete(client_t *c)
 		fatal(c, c->pool ? "3D000" : sqlstate,
 		      c->pool ? "database was removed from the configuration" : msg);
 		return;
+	}
+	if (auth && auth->from_query && auth->user_known) {
+		/* No file has a password for this user: the server login
+		 * uses the looked-up secret (SCRAM: with the keys below). */
+		const db_config_t *db = config_find_db(cfg, c->dbname);
+		if (db && !db->user && !db->password)
+			pool_set_query_secret(c->pool, auth->secret);
 	}
 	if (auth && auth->scram.have_client_key && !auth->scram.mock)
 		pool_set_scram_keys(c->pool, auth->scram.client_key, auth->scram.secret.server_key);

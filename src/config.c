@@ -19,6 +19,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "hba.h"
+
 /*
  * inih copies each line into a fixed buffer of INI_MAX_LINE bytes; a longer
  * line is silently split in two. We hand it every line followed by '\n' and
@@ -37,7 +39,7 @@
 
 static const char *const pool_mode_names[] = { "session", "transaction", NULL };
 static const char *const auth_type_names[] = { "trust", "any", "plain", "md5", "scram-sha-256",
-					       "cert", NULL };
+					       "cert", "hba", NULL };
 static const char *const log_format_names[] = { "text", "json", NULL };
 const char *const config_tls_mode_names[] = { "disable", "allow", "prefer", "require", "verify-ca",
 					      "verify-full", NULL };
@@ -110,9 +112,19 @@ static const config_setting_t settings[] = {
 	S_DUR(cancel_wait_timeout, "10", true, 0,
 	      "Give up on a cancel request the server has not answered after this; 0 = 10 s"),
 	S_ENUM(auth_type, "md5", true, auth_type_names,
-	       "Client authentication: trust, any, plain, md5 (SCRAM when the stored secret is SCRAM), scram-sha-256 or cert (TLS client certificate, common name = user)"),
+	       "Client authentication: trust, any, plain, md5 (SCRAM when the stored secret is SCRAM), scram-sha-256, cert (TLS client certificate, common name = user) or hba (per connection, from auth_hba_file)"),
 	S_STR(auth_file, "", true,
 	      "File of \"user\" \"secret\" lines (PgBouncer's userlist.txt); relative paths start at the config file's directory"),
+	S_STR(auth_hba_file, "", true,
+	      "pg_hba.conf-style rules used when auth_type = hba; relative paths start at the config file's directory"),
+	S_STR(auth_user, "", true,
+	      "User that looks up passwords with auth_query for users not in auth_file; empty = no lookups"),
+	S_STR(auth_query, "SELECT rolname, CASE WHEN rolvaliduntil < now() THEN NULL ELSE rolpassword END FROM pg_authid WHERE rolname=$1 AND rolcanlogin", true,
+	      "Query that returns (user name, password secret) for the user name in $1"),
+	S_STR(auth_dbname, "", true,
+	      "Database (a [databases] entry) auth_query runs in; empty = the database the client asked for"),
+	S_DUR(auth_query_cache_ttl, "30", true, 0,
+	      "How long an auth_query answer (found or not) is reused; 0 = ask every time (pgtide only)"),
 	S_STR(admin_users, "", true, "Users allowed every admin console command, comma-separated"),
 	S_STR(stats_users, "", true,
 	      "Users allowed the read-only admin SHOW commands, comma-separated"),
@@ -198,11 +210,7 @@ typedef struct ignored_key {
 
 static const ignored_key_t ignored_keys[] = {
 	{ "application_name_add_host", NULL, NULL },
-	{ "auth_dbname", NULL, NULL },
-	{ "auth_hba_file", NULL, NULL },
 	{ "auth_ident_file", NULL, NULL },
-	{ "auth_query", NULL, NULL },
-	{ "auth_user", NULL, NULL },
 	{ "autodb_idle_timeout", NULL, NULL },
 	{ "client_tls_dheparams", NULL, NULL },
 	{ "client_tls_ecdhcurve", NULL, NULL },
@@ -1318,22 +1326,39 @@ config_t *config_load_string(const char *text, const char *name, char *err, size
 }
 
 /* auth_file = userlist.txt next to /etc/pgtide/pgtide.ini means
- * /etc/pgtide/userlist.txt whatever the working directory is. */
-static void resolve_auth_file(config_t *cfg, const char *ini_path)
+ * /etc/pgtide/userlist.txt whatever the working directory is (the same
+ * for auth_hba_file). */
+static void resolve_auth_file(const char *ini_path, char **file)
 {
 	const char *slash = strrchr(ini_path, '/');
 	size_t dirlen, n;
 	char *full;
 
-	if (!cfg->auth_file || cfg->auth_file[0] == '/' || !slash)
+	if (!*file || (*file)[0] == '/' || !slash)
 		return;
 	dirlen = (size_t)(slash - ini_path) + 1;
-	n = dirlen + strlen(cfg->auth_file) + 1;
+	n = dirlen + strlen(*file) + 1;
 	full = xmalloc(n);
 	memcpy(full, ini_path, dirlen);
-	strcpy(full + dirlen, cfg->auth_file);
-	free(cfg->auth_file);
-	cfg->auth_file = full;
+	strcpy(full + dirlen, *file);
+	free(*file);
+	*file = full;
+}
+
+bool config_load_hba_file(config_t *cfg, char *err, size_t errlen)
+{
+	hba_t *h = NULL;
+
+	if (cfg->auth_hba_file) {
+		h = hba_load_file(cfg->auth_hba_file, err, errlen);
+		if (!h)
+			return false;
+	} else if (cfg->auth_type == AUTH_TYPE_HBA) {
+		return fail(err, errlen, "auth_type = hba needs auth_hba_file");
+	}
+	hba_unref(cfg->hba);
+	cfg->hba = h;
+	return true;
 }
 
 config_t *config_load_file(const char *path, char *err, size_t errlen)
@@ -1348,8 +1373,10 @@ config_t *config_load_file(const char *path, char *err, size_t errlen)
 	free(text);
 	if (!cfg)
 		return NULL;
-	resolve_auth_file(cfg, path);
-	if (cfg->auth_file && !config_load_auth_file(cfg, cfg->auth_file, err, errlen)) {
+	resolve_auth_file(path, &cfg->auth_file);
+	resolve_auth_file(path, &cfg->auth_hba_file);
+	if ((cfg->auth_file && !config_load_auth_file(cfg, cfg->auth_file, err, errlen)) ||
+	    !config_load_hba_file(cfg, err, errlen)) {
 		config_unref(cfg);
 		return NULL;
 	}
@@ -1613,6 +1640,7 @@ config_t *config_clone(const config_t *src)
 	c->dbs = src->ndbs ? xmalloc(src->ndbs * sizeof(*c->dbs)) : NULL;
 	for (size_t i = 0; i < src->ndbs; i++)
 		db_copy(&c->dbs[i], &src->dbs[i]);
+	c->hba = hba_ref(src->hba);
 	c->users = src->nusers ? xmalloc(src->nusers * sizeof(*c->users)) : NULL;
 	for (size_t i = 0; i < src->nusers; i++) {
 		c->users[i].name = xstrdup(src->users[i].name);
@@ -1636,6 +1664,7 @@ static void config_free(config_t *cfg)
 	free(cfg->dbs);
 	users_truncate(cfg, 0);
 	free(cfg->users);
+	hba_unref(cfg->hba);
 	free(cfg->source);
 	free(cfg);
 }

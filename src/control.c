@@ -186,6 +186,11 @@ bool control_set(runtime_t *rt, const char *key, const char *value, char *err, s
 		config_unref(cfg);
 		return false;
 	}
+	if ((strcmp(s->name, "auth_hba_file") == 0 || strcmp(s->name, "auth_type") == 0) &&
+	    !config_load_hba_file(cfg, err, errlen)) {
+		config_unref(cfg);
+		return false;
+	}
 	if (strstr(s->name, "_tls_")) {
 		/* TLS settings take effect through new contexts, built now. */
 		tls_t *tls = tls_new(cfg, err, errlen);

@@ -140,8 +140,10 @@ static config_t *load_config(const char *path, const char *url, char *err, size_
 	if (!cfg)
 		return NULL;
 	bool env_auth_file = getenv("PGTIDE_AUTH_FILE") != NULL;
+	/* The environment may have set auth_type or auth_hba_file: the rules
+	 * are read (again) once every source has spoken. */
 	if (!apply_env(cfg, err, errlen) || (env_auth_file && !config_replace_auth_file(cfg, err, errlen)) ||
-	    (url && !config_apply_database_url(cfg, url, err, errlen))) {
+	    (url && !config_apply_database_url(cfg, url, err, errlen)) || !config_load_hba_file(cfg, err, errlen)) {
 		config_unref(cfg);
 		return NULL;
 	}

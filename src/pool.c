@@ -60,6 +60,10 @@ static void pool_free(pool_t *p)
 	free(p->server_dbname);
 	free(p->server_user);
 	free(p->server_password);
+	if (p->query_secret) {
+		OPENSSL_cleanse(p->query_secret, strlen(p->query_secret));
+		free(p->query_secret);
+	}
 	free(p->welcome);
 	OPENSSL_cleanse(p->scram_client_key, sizeof(p->scram_client_key));
 	param_set_clear(&p->defaults);
@@ -549,6 +553,27 @@ void pool_set_scram_keys(pool_t *p, const uint8_t client_key[32], const uint8_t 
 	pool_unlock(p);
 }
 
+void pool_set_query_secret(pool_t *p, const char *secret)
+{
+	pool_lock(p);
+	if (!p->query_secret || strcmp(p->query_secret, secret) != 0) {
+		if (p->query_secret) {
+			OPENSSL_cleanse(p->query_secret, strlen(p->query_secret));
+			free(p->query_secret);
+		}
+		p->query_secret = xstrdup(secret);
+	}
+	/* The caller made sure no file gives this pool a password. A server
+	 * may be reading the old string during a login on another worker only
+	 * when the password changed in the database: the same window RELOAD
+	 * has. */
+	if (!p->server_password || strcmp(p->server_password, secret) != 0) {
+		free(p->server_password);
+		p->server_password = xstrdup(secret);
+	}
+	pool_unlock(p);
+}
+
 bool pool_get_scram_keys(pool_t *p, uint8_t client_key[32], uint8_t server_key[32])
 {
 	pool_lock(p);
@@ -681,6 +706,8 @@ void pool_apply_config(pool_t *p, const config_t *cfg)
 	const char *sdb = db->dbname ? db->dbname : p->dbname;
 	const char *suser = db->user ? db->user : p->user;
 	const char *pw = db->password ? db->password : config_find_user_secret(cfg, suser);
+	if (!pw && !db->user && p->query_secret)
+		pw = p->query_secret; /* learned from auth_query: not in any file */
 	if (str_changed(host, p->host) || (db->port > 0 ? db->port : 5432) != p->port ||
 	    str_changed(sdb, p->server_dbname) || str_changed(suser, p->server_user) ||
 	    str_changed(pw, p->server_password)) {

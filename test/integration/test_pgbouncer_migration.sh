@@ -217,7 +217,7 @@ mapfile -t unchanged < <(guide_keys "Settings that load unchanged")
 mapfile -t differ < <(guide_keys "Settings that differ in default or meaning")
 mapfile -t ignored < <(guide_keys "Settings accepted and ignored")
 check "the guide's tables parse (${#unchanged[@]} unchanged, ${#differ[@]} differing, ${#ignored[@]} ignored)" \
-	'[ ${#unchanged[@]} -ge 30 ] && [ ${#differ[@]} -ge 4 ] && [ ${#ignored[@]} -ge 30 ]'
+	'[ ${#unchanged[@]} -ge 30 ] && [ ${#differ[@]} -ge 4 ] && [ ${#ignored[@]} -ge 35 ]'
 
 # The settings and their defaults, from the binary.
 "$PGTIDE" --check-config --database-url postgres://u@127.0.0.1/d 2>&1 |
@@ -245,8 +245,13 @@ declare -A sample=(
 	[server_tls_key_file]=$work/tls.key [server_tls_protocols]=all [server_tls_ciphers]=HIGH
 	[ignore_startup_parameters]="extra_float_digits, search_path"
 	[listen_addr]="*" [pool_mode]=session [default_pool_size]=40 [auth_type]=scram-sha-256
-	[pkt_buf]=8192 [max_prepared_statements]=50 [so_reuseport]=1
+	[pkt_buf]=8192 [max_prepared_statements]=50 [so_reuseport]=1 [auth_hba_file]=$work/hba.conf
+	[auth_user]=pgbouncer_auth
+	[auth_query]='SELECT usename, passwd FROM pg_shadow WHERE usename=$1' [auth_dbname]=authdb
 )
+# auth_hba_file is read by --check-config: a real file.
+printf 'local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n' >"$work/hba.conf"
+
 
 # TLS files are loaded by --check-config: a real (self-signed) pair.
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/tls.key" -out "$work/tls.crt" -days 2 \
@@ -304,7 +309,7 @@ check "the guide lists every accepted-and-ignored key of src/config.c${bad:+ (mi
 # Every pgtide setting is in the guide: unchanged, differing, or pgtide only.
 bad=""
 while read -r key _; do
-	[[ " ${unchanged[*]} ${differ[*]} workers log_format metrics_addr metrics_port transaction_mode_session_state " == *" $key "* ]] ||
+	[[ " ${unchanged[*]} ${differ[*]} workers log_format metrics_addr metrics_port transaction_mode_session_state auth_query_cache_ttl " == *" $key "* ]] ||
 		bad+=" $key"
 done <"$work/defaults.txt"
 check "the guide classifies every pgtide setting${bad:+ (missing:$bad)}" '[ -z "$bad" ]'
@@ -316,7 +321,13 @@ check "pool_mode = statement is refused" '! loads pool_mode statement >/dev/null
 check "default_pool_size = 0 is refused" '! loads default_pool_size 0 >/dev/null'
 bad=""
 for v in cert hba ldap pam; do loads auth_type "$v" >/dev/null && bad+=" $v"; done
-check "auth_type cert, hba, ldap, pam are refused${bad:+ (accepted:$bad)}" '[ -z "$bad" ]'
+check "auth_type cert (no client TLS), hba (no auth_hba_file), ldap, pam are refused${bad:+ (accepted:$bad)}" '[ -z "$bad" ]'
+printf '[pgbouncer]\nauth_type = hba\nauth_hba_file = %s\n' "$work/hba.conf" >"$work/hba.ini"
+check "auth_type = hba with an auth_hba_file loads" '"$PGTIDE" --check-config "$work/hba.ini" | grep -qx "auth_type = hba"'
+printf 'local all all peer\n' >"$work/peer.conf"
+printf '[pgbouncer]\nauth_type = hba\nauth_hba_file = %s\n' "$work/peer.conf" >"$work/peer.ini"
+check "an auth_hba_file with peer is refused with its line" \
+	'! "$PGTIDE" --check-config "$work/peer.ini" >"$work/peer.out" 2>&1 && grep -q "peer.conf:1: authentication method \"peer\"" "$work/peer.out"'
 printf '[pgbouncer]\nclient_tls_sslmode = require\n' >"$work/tls-nocert.ini"
 check "client_tls_sslmode = require without certificate files is refused" \
 	'! "$PGTIDE" --check-config "$work/tls-nocert.ini" >"$work/tls-nocert.out" 2>&1 &&

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "hba.h"
 
 #define ERRLEN 512
 
@@ -192,7 +193,7 @@ static void test_table_is_sane(void **state)
 {
 	size_t n = config_setting_count();
 
-	assert_int_equal(n, 61);
+	assert_int_equal(n, 66);
 	assert_null(config_setting_at(n));
 	for (size_t i = 0; i < n; i++) {
 		const config_setting_t *s = config_setting_at(i);
@@ -257,6 +258,11 @@ static const char full_ini[] =
 	"cancel_wait_timeout = 0\n"
 	"auth_type = scram-sha-256\n"
 	"auth_file = /etc/pgtide/userlist.txt\n"
+	"auth_hba_file = /etc/pgtide/hba.conf\n"
+	"auth_user = pgtide_auth\n"
+	"auth_query = SELECT usename, passwd FROM pg_shadow WHERE usename=$1\n"
+	"auth_dbname = authdb\n"
+	"auth_query_cache_ttl = 2min\n"
 	"admin_users = admin, root\n"
 	"stats_users = monitor\n"
 	"workers = 4\n"
@@ -330,6 +336,13 @@ static void test_full_file(void **state)
 	assert_int_equal(cfg->cancel_wait_timeout, 0);
 	assert_int_equal(cfg->auth_type, AUTH_TYPE_SCRAM);
 	assert_string_equal(cfg->auth_file, "/etc/pgtide/userlist.txt");
+	/* config_load_string does no I/O: the hba file is not read */
+	assert_string_equal(cfg->auth_hba_file, "/etc/pgtide/hba.conf");
+	assert_null(cfg->hba);
+	assert_string_equal(cfg->auth_user, "pgtide_auth");
+	assert_string_equal(cfg->auth_query, "SELECT usename, passwd FROM pg_shadow WHERE usename=$1");
+	assert_string_equal(cfg->auth_dbname, "authdb");
+	assert_int_equal(cfg->auth_query_cache_ttl, 120 * USEC_PER_SEC);
 	assert_string_equal(cfg->admin_users, "admin, root");
 	assert_string_equal(cfg->stats_users, "monitor");
 	assert_int_equal(cfg->workers, 4);
@@ -452,8 +465,8 @@ static void test_error_messages(void **state)
 			  "below the minimum of 1s");
 	expect_load_error("[pgtide]\npool_mode = statement\n", "t.ini:2: pool_mode: ",
 			  "not one of: session, transaction");
-	expect_load_error("[pgtide]\nauth_type = hba\n", "t.ini:2: auth_type: ",
-			  "not one of: trust, any, plain, md5, scram-sha-256");
+	expect_load_error("[pgtide]\nauth_type = pam\n", "t.ini:2: auth_type: ",
+			  "not one of: trust, any, plain, md5, scram-sha-256, cert, hba");
 	expect_load_error("[pgtide]\ntcp_keepalive = maybe\n", "t.ini:2: tcp_keepalive: ",
 			  "not a boolean");
 	expect_load_error("[pgtide]\n[nonsense]\n", "t.ini:2: [nonsense]: unknown section", NULL);
@@ -825,6 +838,54 @@ static void test_auth_file_errors(void **state)
 	assert_false(config_load_auth_file(cfg, "/nonexistent/userlist.txt", err, sizeof(err)));
 	assert_non_null(strstr(err, "/nonexistent/userlist.txt: cannot open"));
 	config_unref(cfg);
+}
+
+static void write_text(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/* auth_hba_file: relative to the config, read at load, shared by clones,
+ * a bad file or auth_type = hba without one fails the load. */
+static void test_hba_file(void **state)
+{
+	char dir[] = "/tmp/pgtide-hba-XXXXXX";
+	char ini_path[128], hba_path[128], err[ERRLEN];
+	config_t *cfg, *copy;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(hba_path, sizeof(hba_path), "%s/hba.conf", dir);
+	snprintf(ini_path, sizeof(ini_path), "%s/pgtide.ini", dir);
+	write_text(hba_path, "local all all trust\nhost all all 0.0.0.0/0 md5\n");
+	write_text(ini_path, "[pgtide]\nauth_type = hba\nauth_hba_file = hba.conf\n");
+	cfg = config_load_file(ini_path, err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	assert_string_equal(cfg->auth_hba_file, hba_path);
+	assert_int_equal(cfg->auth_type, AUTH_TYPE_HBA);
+	assert_non_null(cfg->hba);
+	assert_int_equal(cfg->hba->nrules, 2);
+	copy = config_clone(cfg);
+	assert_ptr_equal(copy->hba, cfg->hba);
+	config_unref(cfg);
+	assert_int_equal(copy->hba->nrules, 2);
+	config_unref(copy);
+
+	write_text(hba_path, "local all all peer\n");
+	assert_null(config_load_file(ini_path, err, sizeof(err)));
+	assert_non_null(strstr(err, "hba.conf:1: authentication method \"peer\""));
+
+	write_text(ini_path, "[pgtide]\nauth_type = hba\n");
+	assert_null(config_load_file(ini_path, err, sizeof(err)));
+	assert_non_null(strstr(err, "auth_type = hba needs auth_hba_file"));
+
+	unlink(hba_path);
+	unlink(ini_path);
+	rmdir(dir);
 }
 
 static void test_auth_file_relative_to_config(void **state)
@@ -1291,6 +1352,7 @@ int main(void)
 		cmocka_unit_test(test_auth_file),
 		cmocka_unit_test(test_auth_file_errors),
 		cmocka_unit_test(test_auth_file_relative_to_config),
+		cmocka_unit_test(test_hba_file),
 		cmocka_unit_test(test_database_url_full),
 		cmocka_unit_test(test_database_url_variants),
 		cmocka_unit_test(test_database_url_errors),
