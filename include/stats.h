@@ -24,6 +24,8 @@
 	X(client_parse_count) \
 	X(server_parse_count) \
 	X(bind_count) \
+	X(ps_hit_count) \
+	X(ps_miss_count) \
 	X(ps_eviction_count) \
 	X(client_login_count) \
 	X(wait_timeout_count) \

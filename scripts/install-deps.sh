@@ -9,6 +9,7 @@ PACKAGES=(
   libevent-dev libssl-dev libpq-dev libinih-dev libcmocka-dev
   postgresql-15 postgresql-client-15
   openssl procps prometheus valgrind
+  python3-asyncpg
 )
 
 missing=()

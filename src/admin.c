@@ -225,14 +225,15 @@ static const char *const stats_cols[] = {
 	"avg_recv:l", "avg_sent:l", "avg_xact_time:l", "avg_query_time:l", "avg_wait_time:l",
 	"avg_client_parse_count:l", "avg_server_parse_count:l", "avg_bind_count:l", "avg_client_login_count:l",
 	"total_wait_timeout_count:l", "total_wait_abandoned_count:l", "total_wait_canceled_count:l",
-	"total_wait_killed_count:l", "total_wait_failed_count:l", "total_ps_evictions:l",
+	"total_wait_killed_count:l", "total_wait_failed_count:l", "total_ps_hits:l",
+	"total_ps_misses:l", "total_ps_evictions:l",
 };
 static const char *const stats_totals_cols[] = {
 	"database", "server_assignment_count:l", "xact_count:l", "query_count:l", "bytes_received:l",
 	"bytes_sent:l", "xact_time:l", "query_time:l", "wait_time:l", "client_parse_count:l",
 	"server_parse_count:l", "bind_count:l", "client_login_count:l",
 	"wait_timeout_count:l", "wait_abandoned_count:l", "wait_canceled_count:l", "wait_killed_count:l",
-	"wait_failed_count:l", "ps_evictions:l",
+	"wait_failed_count:l", "ps_hits:l", "ps_misses:l", "ps_evictions:l",
 };
 static const char *const stats_averages_cols[] = {
 	"database", "server_assignment_count:l", "xact_count:l", "query_count:l", "bytes_received:l",
@@ -258,6 +259,8 @@ static int put_pgtide_counters(fmt_ring_t *f, const char **vals, int nv, const s
 	vals[nv++] = fmt_u64(f, s->wait_canceled_count);
 	vals[nv++] = fmt_u64(f, s->wait_killed_count);
 	vals[nv++] = fmt_u64(f, s->wait_failed_count);
+	vals[nv++] = fmt_u64(f, s->ps_hit_count);
+	vals[nv++] = fmt_u64(f, s->ps_miss_count);
 	vals[nv++] = fmt_u64(f, s->ps_eviction_count);
 	return nv;
 }

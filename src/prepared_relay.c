@@ -141,8 +141,11 @@ static void make_room(server_t *s, const client_t *c)
 /* The statement st must exist on s before a message that uses it. */
 static void ensure_prepared(server_t *s, const client_t *c, ps_stmt_t *st)
 {
-	if (ps_set_use(&s->ps, st->key))
+	if (ps_set_use(&s->ps, st->key)) {
+		stats_of(s)->c.ps_hit_count++;
 		return;
+	}
+	stats_of(s)->c.ps_miss_count++;
 	make_room(s, c);
 	ps_set_add(&s->ps, st->key);
 	write_parse(s, st->key, st->body, st->body_len);
@@ -206,8 +209,10 @@ static psr_result_t client_parse(client_t *c, iobuf_t *in, uint32_t total)
 		ps_stmt_t *st = ps_stmt_new(name, (size_t)nlen, rest, rest_len);
 		ps_map_insert(&c->ps, st);
 		if (ps_set_use(&s->ps, st->key)) {
+			stats_of(s)->c.ps_hit_count++;
 			push(s, RQ_SYNTH_PARSE, st->key, st);
 		} else {
+			stats_of(s)->c.ps_miss_count++;
 			make_room(s, c);
 			ps_set_add(&s->ps, st->key);
 			write_parse(s, st->key, rest, rest_len);

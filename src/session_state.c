@@ -92,6 +92,14 @@ static void scan_set_config_calls(const char *sql, size_t len, param_extras_t *n
 	}
 }
 
+static bool starts_with_do(const char *sql, size_t len)
+{
+	sql_lexer_t lx;
+	sql_token_t t;
+	sql_lexer_init(&lx, sql, len);
+	return sql_lex_next(&lx, &t) == SQL_TOK_WORD && sql_tok_is(&lx, &t, "do");
+}
+
 uint32_t session_scan_text(const char *sql, size_t len, param_extras_t *custom_names, const char **state_what)
 {
 	if (!sql_may_touch_session(sql, len))
@@ -101,10 +109,14 @@ uint32_t session_scan_text(const char *sql, size_t len, param_extras_t *custom_n
 	sql_stmt_t st;
 	sql_iter_init(&it, sql, len, NULL);
 	while (sql_iter_next(&it, &st)) {
-		if (st.flags & (SQLF_SESSION_GUC | SQLF_SESSION_STATE | SQLF_STATE_RELEASE | SQLF_DEALLOCATE_ALL) ||
+		/* An ambiguous string end may hide anything: ask the server. */
+		if (st.flags & (SQLF_SESSION_GUC | SQLF_SESSION_STATE | SQLF_STATE_RELEASE | SQLF_DEALLOCATE_ALL |
+				SQLF_LEX_AMBIGUOUS) ||
 		    st.cmd == SQL_CMD_PREPARE || st.cmd == SQL_CMD_DEALLOCATE || st.cmd == SQL_CMD_SET ||
 		    st.cmd == SQL_CMD_RESET)
 			out |= SESSION_MAY_CHANGE;
+		if (st.cmd == SQL_CMD_OTHER && starts_with_do(sql + st.off, st.len))
+			out |= SESSION_MAY_CHANGE; /* a DO block may do anything; the probe sees it */
 		if (st.flags & SQLF_SESSION_STATE) {
 			out |= SESSION_CREATES_STATE;
 			if (state_what && !*state_what)

@@ -442,7 +442,8 @@ static const char *const stats_pgb[] = {
 };
 static const char *const stats_tide[] = {
 	"total_wait_timeout_count:l", "total_wait_abandoned_count:l", "total_wait_canceled_count:l",
-	"total_wait_killed_count:l", "total_wait_failed_count:l", "total_ps_evictions:l",
+	"total_wait_killed_count:l", "total_wait_failed_count:l", "total_ps_hits:l",
+	"total_ps_misses:l", "total_ps_evictions:l",
 };
 static const char *const stats_totals_pgb[] = {
 	"database", "server_assignment_count:l", "xact_count:l", "query_count:l", "bytes_received:l",
@@ -451,7 +452,7 @@ static const char *const stats_totals_pgb[] = {
 };
 static const char *const stats_totals_tide[] = {
 	"wait_timeout_count:l", "wait_abandoned_count:l", "wait_canceled_count:l", "wait_killed_count:l",
-	"wait_failed_count:l", "ps_evictions:l",
+	"wait_failed_count:l", "ps_hits:l", "ps_misses:l", "ps_evictions:l",
 };
 static const char *const stats_averages_pgb[] = {
 	"database", "server_assignment_count:l", "xact_count:l", "query_count:l", "bytes_received:l",

@@ -257,8 +257,15 @@ static void test_prepared_statements_follow_client(void **state)
 	PGconn *admin = track(pt_connect(&g_proc, "admin", "admin-pw", "pgtide", NULL));
 	long parses = atol(pt_show_value(admin, "SHOW STATS_TOTALS", "database", g_db, "server_parse_count"));
 	long binds = atol(pt_show_value(admin, "SHOW STATS_TOTALS", "database", g_db, "bind_count"));
+	long hits = atol(pt_show_value(admin, "SHOW STATS_TOTALS", "database", g_db, "ps_hits"));
+	long misses = atol(pt_show_value(admin, "SHOW STATS_TOTALS", "database", g_db, "ps_misses"));
+	long evictions = atol(pt_show_value(admin, "SHOW STATS_TOTALS", "database", g_db, "ps_evictions"));
 	assert_true(binds >= 900);
 	assert_true(parses < binds);
+	/* Every use is a hit or a miss; 6 statements cycling through servers
+	 * that keep 3 must evict. */
+	assert_int_equal(hits + misses, binds + NCLIENTS * (2 + NEXTRA));
+	assert_true(misses > 0 && evictions > 0);
 	for (int i = 0; i < NCLIENTS; i++)
 		finish(c[i]);
 	finish(admin);

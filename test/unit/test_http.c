@@ -221,10 +221,10 @@ static void test_one_header_per_family(void **state)
 			nsamples++;
 		}
 	}
-	/* 4 process-wide families; per pool: 10 gauges, 15 counters, the
+	/* 4 process-wide families; per pool: 10 gauges, 17 counters, the
 	 * waits by cause and 2 histograms. */
-	assert_int_equal(nseen, 4 + 10 + 15 + 1 + 2);
-	assert_int_equal(nsamples, 4 + 2 * (10 + 15 + 5 + 2 * (HTTP_LE_MAX_POW - HTTP_LE_MIN_POW + 4)));
+	assert_int_equal(nseen, 4 + 10 + 17 + 1 + 2);
+	assert_int_equal(nsamples, 4 + 2 * (10 + 17 + 5 + 2 * (HTTP_LE_MAX_POW - HTTP_LE_MIN_POW + 4)));
 	free(text);
 	snap_free(s);
 }
