@@ -67,6 +67,7 @@ typedef struct client {
 	param_extras_t sqlprep;    /* its SQL-level prepared statements (name -> PREPARE text) */
 	param_extras_t txn_custom; /* custom settings named in this transaction's text */
 	bool session_dirty;        /* its session may have changed: probe before release */
+	uint64_t clean_parse_hash; /* session_text_hash of its last unnamed Parse that changes nothing */
 	bool pinned;               /* holds state that cannot move: keeps its server */
 	bool state_warned;
 	param_set_t *raw_startup;  /* tracked startup values before normalisation (login only) */

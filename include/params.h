@@ -26,6 +26,7 @@ typedef enum {
 /* Values of the tracked parameters; NULL = not known / the pool default. */
 typedef struct param_set {
 	char *v[PARAM_TRACKED_COUNT];
+	uint64_t sig; /* param_set_sig's cache; 0 = not computed (any change clears it) */
 } param_set_t;
 
 const char *param_name(param_id_t id);
@@ -36,6 +37,9 @@ int param_lookup(const char *name);
 bool param_set_assign(param_set_t *ps, param_id_t id, const char *value);
 void param_set_clear(param_set_t *ps);
 void param_set_copy(param_set_t *dst, const param_set_t *src);
+/* A signature of the values (NULL ones taken from defaults when given), so
+ * that two sets compare equal in one step on the hot path. Cached. */
+uint64_t param_set_sig(param_set_t *ps, const param_set_t *defaults);
 
 /* Extras: a packed "name\0value\0name\0value\0" blob, sorted by name so two
  * equal sets compare equal with memcmp. */

@@ -112,11 +112,11 @@ typedef struct rq_entry {
 	ps_stmt_t *stmt;  /* RQ_PARSE, RQ_SYNTH_PARSE, RQ_DUPLICATE (a reference) */
 } rq_entry_t;
 
-#define RQ_INLINE 8
+#define RQ_INLINE 8 /* a power of two, as every capacity */
 
 typedef struct rq {
 	rq_entry_t *ring;
-	uint32_t cap, head, len;
+	uint32_t cap, head, len;  /* entry i is ring[(head + i) & (cap - 1)] */
 	bool skipping;    /* the server is skipping messages until Sync */
 	rq_entry_t inline_ring[RQ_INLINE];
 } rq_t;
@@ -153,8 +153,86 @@ void rq_pop(rq_t *q, rq_event_t *ev, bool ok);
  * is at the head (or the queue is empty, and then later pushes are skipped
  * until a Sync is pushed). */
 bool rq_skip_next(rq_t *q, rq_event_t *ev);
+/* The fast paths below run on every relayed message: plain answers are
+ * counted, not queued, and nothing is called unless an entry needs acting
+ * on. */
+
+static inline rq_entry_t *rq_tail(const rq_t *q)
+{
+	return &q->ring[(q->head + q->len - 1) & (q->cap - 1)];
+}
+
+/* A forwarded message with one final answer and nothing to learn from it.
+ * Returns false when the slow path (rq_push) must take it. */
+static inline bool rq_push_plain_fast(rq_t *q)
+{
+	if (q->skipping)
+		return true; /* the server skips it: no answer */
+	if (q->len && rq_tail(q)->kind == RQ_PLAIN) {
+		rq_tail(q)->count++;
+		return true;
+	}
+	return false;
+}
+
+/* A forwarded Sync, Query or FunctionCall. Returns false when the slow path
+ * (rq_push) must take it (the ring is full). */
+static inline bool rq_push_sync_fast(rq_t *q)
+{
+	if (q->len == q->cap)
+		return false;
+	rq_entry_t *e = &q->ring[(q->head + q->len) & (q->cap - 1)];
+	e->kind = RQ_SYNC;
+	e->count = 1;
+	e->stmt = NULL;
+	q->len++;
+	q->skipping = false;
+	return true;
+}
+
+/* Takes the final answer `type` off a plain or Sync head. Returns false
+ * when the slow path (prepared_relay_server_message) must see the message:
+ * an error, or a head that is not plain. */
+static inline bool rq_answer_fast(rq_t *q, uint8_t type)
+{
+	rq_entry_t *h = &q->ring[q->head];
+	if (h->kind == RQ_PLAIN && type != 'E' && type != 'Z') {
+		if (--h->count > 0)
+			return true;
+	} else if (!(h->kind == RQ_SYNC && type == 'Z')) {
+		return false;
+	}
+	q->head = (q->head + 1) & (q->cap - 1);
+	q->len--;
+	return true;
+}
+
+/* Whether the head is an answer pgtide owes (prepared_relay_emit). */
+static inline bool rq_head_is_synthetic(const rq_t *q)
+{
+	return q->len && (q->ring[q->head].kind == RQ_SYNTH_PARSE || q->ring[q->head].kind == RQ_SYNTH_CLOSE);
+}
+
 /* Whether `type` from the server is the final answer to the head entry. */
-bool rq_is_final(const rq_t *q, uint8_t type);
+static inline bool rq_is_final(const rq_t *q, uint8_t type)
+{
+	if (!q->len)
+		return false;
+	if (q->ring[q->head].kind == RQ_SYNC)
+		return type == 'Z';
+	switch (type) {
+	case '1': case '2': case '3': case 'T': case 'n': case 'C': case 'I': case 's': case 'E': case 'Z':
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Whether prepared_relay must see this message from the server. */
+static inline bool rq_wants(const rq_t *q, uint8_t type)
+{
+	return type == 'C' || type == 'G' || type == 'W' || rq_is_final(q, type);
+}
 /* COPY FROM STDIN started: the Syncs sent after the command are ignored by
  * the server; drops their entries. */
 void rq_copy_in_started(rq_t *q);

@@ -73,6 +73,7 @@ typedef struct runtime {
 	atomic_bool paused;       /* PAUSE: no new transactions start */
 
 	uint8_t mock_key[32];     /* fake SCRAM salts for unknown users */
+	uint64_t text_hash_key;   /* session_text_hash: clients cannot aim for collisions */
 	usec_t start_mono;
 	usec_t start_wall;
 	char *config_path;        /* for RELOAD; NULL in zero-config mode */

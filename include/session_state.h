@@ -34,6 +34,12 @@ enum {
  * find them. *state_what names the first unmovable state it creates. */
 uint32_t session_scan_text(const char *sql, size_t len, param_extras_t *custom_names, const char **state_what);
 
+/* A keyed hash of a statement text, a few instructions per 8 bytes: lets a
+ * client's repeated unnamed Parse skip session_scan_text (drivers send the
+ * same text every transaction). The key is random per process, so a client
+ * cannot craft a text that passes for another one it sent. */
+uint64_t session_text_hash(const char *sql, size_t len, uint64_t key);
+
 /* A CommandComplete tag that means the session changed (SET, RESET,
  * DISCARD, PREPARE, DEALLOCATE, LISTEN, ...). */
 bool session_tag_changes_state(const uint8_t *tag, size_t len);

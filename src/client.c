@@ -974,6 +974,7 @@ static bool params_known(client_t *c)
 			return false;
 		free(c->params.v[i]);
 		c->params.v[i] = norm;
+		c->params.sig = 0;
 	}
 	return true;
 }
@@ -1082,7 +1083,7 @@ static bool client_acquire(client_t *c)
 {
 	server_t *s = NULL;
 	worker_t *home = NULL;
-	usec_t now = clock_mono_usec();
+	usec_t now = c->link.worker->now;
 	int state = atomic_load(&rt_of(c)->state);
 	if (state != RT_RUNNING && state != RT_DRAINING_CLIENTS) {
 		/* Draining: running transactions finish, new ones do not start. */
@@ -1221,6 +1222,27 @@ static void note_forwarded(client_t *c, uint8_t type, uint32_t total)
 	c->fwd_remaining = total;
 }
 
+/* Whether a Parse, Bind, Describe or Close may name a prepared statement
+ * (prepared_relay's business). Unnamed statements and portals, what drivers
+ * send on the hot path, are told apart by their first bytes. */
+static bool may_name_statement(iobuf_t *in, uint8_t type, uint32_t total)
+{
+	if (type != FE_PARSE && type != FE_BIND && type != FE_DESCRIBE && type != FE_CLOSE)
+		return false;
+	const uint8_t *body = iobuf_head(in) + PROTO_HEADER_LEN;
+	size_t avail = MIN(iobuf_len(in), total) - PROTO_HEADER_LEN;
+	if (avail < 2)
+		return true; /* let prepared_relay wait for more */
+	switch (type) {
+	case FE_PARSE:
+		return body[0] != '\0';
+	case FE_BIND:
+		return !(body[0] == '\0' && body[1] == '\0'); /* unnamed portal, unnamed statement */
+	default:
+		return body[0] == 'S' && body[1] != '\0';
+	}
+}
+
 /* Replaces the Query at the head of `in` by one that fails with SQLSTATE
  * 0A000 on the server, so that the error, the transaction state and the
  * ReadyForQuery are exactly what PostgreSQL gives for a refused statement. */
@@ -1260,11 +1282,23 @@ static bool scan_session_effects(client_t *c, iobuf_t *in, uint8_t type, uint32_
 			return true;
 		len -= (size_t)(z + 1 - text);
 		text = z + 1;
+		const char *end = memchr(text, '\0', len);
+		len = end ? (size_t)(end - text) : len;
+	} else if (len > 0 && text[len - 1] == '\0') {
+		len--; /* a Query is one string */
 	}
-	const char *end = memchr(text, '\0', len);
-	len = end ? (size_t)(end - text) : len;
+	/* Drivers send the same unnamed Parse every transaction: one scan. */
+	uint64_t hash = 0;
+	bool unnamed_parse = type == FE_PARSE && iobuf_head(in)[PROTO_HEADER_LEN] == '\0';
+	if (unnamed_parse) {
+		hash = session_text_hash(text, len, rt_of(c)->text_hash_key);
+		if (hash == c->clean_parse_hash)
+			return true;
+	}
 	const char *what = NULL;
 	uint32_t fx = session_scan_text(text, len, &c->txn_custom, &what);
+	if (unnamed_parse && fx == 0)
+		c->clean_parse_hash = hash;
 	if (fx & SESSION_MAY_CHANGE)
 		c->session_dirty = true;
 	if ((fx & SESSION_CREATES_STATE) && type == FE_QUERY &&
@@ -1323,7 +1357,7 @@ static bool relay_step(client_t *c, iobuf_t *in)
 	if ((type == FE_QUERY || type == FE_PARSE) && c->pool->pool_mode == POOL_MODE_TRANSACTION &&
 	    !scan_session_effects(c, in, type, total))
 		return true;
-	if (c->server->rq_on && (type == FE_PARSE || type == FE_BIND || type == FE_DESCRIBE || type == FE_CLOSE)) {
+	if (c->server->rq_on && may_name_statement(in, type, total)) {
 		switch (prepared_relay_client_message(c, in, type, total)) {
 		case PSR_PASS:
 			break;
@@ -1406,7 +1440,7 @@ static void client_process_once(client_t *c)
 	case CL_LOGIN_SYNC:
 		return; /* keep what the client sent until the login is done */
 	case CL_READY:
-		c->last_active = clock_mono_usec();
+		c->last_active = c->link.worker->now;
 		client_relay(c);
 		return;
 	case CL_CLOSING:

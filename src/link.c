@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "worker.h"
 
 static ssize_t plain_read(link_t *l, void *buf, size_t n)
@@ -79,6 +80,7 @@ static void handle_writable(link_t *l)
 static void event_cb(evutil_socket_t fd, short what, void *arg)
 {
 	link_t *l = arg;
+	l->worker->now = clock_mono_usec();
 	if (what & EV_WRITE) {
 		handle_writable(l);
 		/* The drain handler may have closed or moved the connection. */
@@ -102,6 +104,7 @@ static void kick_pending(link_t *l)
 static void buffered_event_cb(evutil_socket_t fd, short what, void *arg)
 {
 	link_t *l = arg;
+	l->worker->now = clock_mono_usec();
 	bool readable = (what & EV_READ) != 0, writable = (what & EV_WRITE) != 0;
 	bool do_read = readable || (writable && l->tp_read_wants_write);
 	bool do_write = (writable && l->write_armed) || (readable && l->tp_write_wants_read);

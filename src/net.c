@@ -3,6 +3,8 @@
  */
 #include "net.h"
 
+#include "clock.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/event.h>
@@ -187,7 +189,9 @@ static bool accept_some(struct worker *w, int lfd, int max)
 
 static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
-	accept_some(arg, lfd, ACCEPT_BATCH);
+	struct worker *w = arg;
+	w->now = clock_mono_usec();
+	accept_some(w, lfd, ACCEPT_BATCH);
 }
 
 void net_enable(runtime_t *rt)

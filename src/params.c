@@ -35,7 +35,24 @@ bool param_set_assign(param_set_t *ps, param_id_t id, const char *value)
 		return false;
 	ps->v[id] = value ? xstrdup(value) : NULL;
 	free(old);
+	ps->sig = 0;
 	return true;
+}
+
+uint64_t param_set_sig(param_set_t *ps, const param_set_t *defaults)
+{
+	if (ps->sig)
+		return ps->sig;
+	uint64_t h = 1469598103934665603ull;
+	for (int i = 0; i < PARAM_TRACKED_COUNT; i++) {
+		const char *v = ps->v[i] ? ps->v[i] : defaults ? defaults->v[i] : NULL;
+		/* NULL and "" differ: 1 before a value, 2 for none. */
+		h = (h ^ (v ? 1u : 2u)) * 1099511628211ull;
+		for (const char *p = v; p && *p; p++)
+			h = (h ^ (uint8_t)*p) * 1099511628211ull;
+	}
+	ps->sig = h ? h : 1;
+	return ps->sig;
 }
 
 void param_set_clear(param_set_t *ps)
@@ -44,6 +61,7 @@ void param_set_clear(param_set_t *ps)
 		free(ps->v[i]);
 		ps->v[i] = NULL;
 	}
+	ps->sig = 0;
 }
 
 void param_set_copy(param_set_t *dst, const param_set_t *src)

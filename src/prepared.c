@@ -271,7 +271,7 @@ void rq_init(rq_t *q)
 
 static rq_entry_t *rq_at(const rq_t *q, uint32_t i)
 {
-	return &q->ring[(q->head + i) % q->cap];
+	return &q->ring[(q->head + i) & (q->cap - 1)];
 }
 
 static void rq_release_entry(rq_entry_t *e)
@@ -361,7 +361,7 @@ void rq_pop(rq_t *q, rq_event_t *ev, bool ok)
 	}
 	/* The reference moves to the event; the caller releases it. */
 	h->stmt = NULL;
-	q->head = (q->head + 1) % q->cap;
+	q->head = (q->head + 1) & (q->cap - 1);
 	q->len--;
 }
 
@@ -375,20 +375,6 @@ bool rq_skip_next(rq_t *q, rq_event_t *ev)
 		return false;
 	rq_pop(q, ev, false);
 	return true;
-}
-
-bool rq_is_final(const rq_t *q, uint8_t type)
-{
-	if (!q->len)
-		return false;
-	if (rq_at(q, 0)->kind == RQ_SYNC)
-		return type == 'Z';
-	switch (type) {
-	case '1': case '2': case '3': case 'T': case 'n': case 'C': case 'I': case 's': case 'E':
-		return true;
-	default:
-		return false;
-	}
 }
 
 void rq_copy_in_started(rq_t *q)

@@ -43,6 +43,8 @@ static void forget_client_stmt(server_t *s, ps_stmt_t *st)
 /* Acts on an entry that left the queue, then drops its reference. */
 static void resolve(server_t *s, const rq_event_t *ev)
 {
+	if (ev->kind == RQ_PLAIN || ev->kind == RQ_SYNC)
+		return;
 	switch (ev->kind) {
 	case RQ_PARSE:
 		if (ev->ok) {
@@ -89,7 +91,8 @@ void prepared_relay_forwarded(server_t *s, uint8_t type)
 		push(s, RQ_SYNC, none, NULL);
 		return;
 	case FE_BIND: case FE_EXECUTE: case FE_DESCRIBE: case FE_CLOSE: case FE_PARSE:
-		push(s, RQ_PLAIN, none, NULL);
+		if (!rq_push_plain_fast(&s->rq))
+			push(s, RQ_PLAIN, none, NULL);
 		return;
 	default:
 		return; /* Flush and copy messages get no answer of their own */
@@ -361,9 +364,9 @@ psr_action_t prepared_relay_server_message(server_t *s, uint8_t type, const uint
 	}
 	if (!rq_is_final(&s->rq, type))
 		return PSR_RELAY;
-	s->rq_emit = true;
 	if (type == BE_READY) {
 		ready_received(s);
+		s->rq_emit = rq_head_is_synthetic(&s->rq);
 		return PSR_RELAY;
 	}
 	bool ok = type != BE_ERROR;
@@ -382,6 +385,7 @@ psr_action_t prepared_relay_server_message(server_t *s, uint8_t type, const uint
 	if (!ok)
 		while (rq_skip_next(&s->rq, &ev))
 			resolve(s, &ev);
+	s->rq_emit = rq_head_is_synthetic(&s->rq);
 	return act;
 }
 

@@ -45,7 +45,8 @@ bool runtime_init(runtime_t *rt, config_t *cfg)
 	atomic_init(&rt->state, RT_RUNNING);
 	atomic_init(&rt->paused, false);
 	atomic_init(&rt->drain_for_clients, false);
-	if (!auth_random_bytes(rt->mock_key, sizeof(rt->mock_key)))
+	if (!auth_random_bytes(rt->mock_key, sizeof(rt->mock_key)) ||
+	    !auth_random_bytes((uint8_t *)&rt->text_hash_key, sizeof(rt->text_hash_key)))
 		return false;
 	int n = cfg->workers > 0 ? cfg->workers : usable_cpus();
 	rt->nworkers = MIN(n, MAX_WORKERS);

@@ -581,7 +581,9 @@ static bool send_session_sync(server_t *s, client_t *c, const param_set_t *want)
 	char sql[SERVER_SYNC_SQL_MAX];
 	size_t len = 0;
 	sql[0] = '\0';
-	build_param_sql(s, want, sql, &len);
+	/* The common case, on every transaction: nothing differs. */
+	if (want != &c->params || param_set_sig(&c->params, &s->pool->defaults) != param_set_sig(&s->params, NULL))
+		build_param_sql(s, want, sql, &len);
 	if (param_extras_equal(&c->extras, &s->extras) && param_extras_equal(&c->sqlprep, &s->sqlprep)) {
 		if (len > 0)
 			send_internal(s, FE_QUERY, sql);
@@ -607,7 +609,7 @@ void server_link_client(server_t *s, client_t *c)
 {
 	s->login_sync = c->state == CL_LOGIN_SYNC;
 	s->rq_on = prepared_relay_wanted(c);
-	s->linked_at = s->query_start = clock_mono_usec();
+	s->linked_at = s->query_start = s->link.worker->now;
 	s->login_error[0] = s->login_sqlstate[0] = '\0';
 	bool sent = send_session_sync(s, c, s->login_sync && c->raw_startup ? c->raw_startup : &c->params);
 	if (!sent && s->login_sync)
@@ -642,7 +644,7 @@ static bool can_release(const server_t *s)
 static void count_ready(server_t *s, char status)
 {
 	stats_slot_t *st = pool_stats(s->pool, s->link.worker->id);
-	usec_t now = clock_mono_usec();
+	usec_t now = s->link.worker->now;
 	st->c.query_count++;
 	st->c.query_time += (uint64_t)(now - s->query_start);
 	s->query_start = now;
@@ -688,8 +690,7 @@ static bool release_to_pool(server_t *s)
 		s->close_needed = true;
 	}
 	s->rq_on = false;
-	usec_t now = clock_mono_usec();
-	release_t r = pool_release(s->pool, s, &next, now);
+	release_t r = pool_release(s->pool, s, &next, s->link.worker->now);
 	return server_after_release(s, r, next);
 }
 
@@ -840,6 +841,19 @@ static bool internal_message(server_t *s, uint8_t type, const uint8_t *body, siz
 	return true;
 }
 
+/* A message the answer queue wants to see (prepared_relay.h): plain answers
+ * are counted off inline, the rest goes to prepared_relay. */
+static inline psr_action_t answer_tracked(server_t *s, uint8_t type, const uint8_t *body, size_t blen)
+{
+	bool plain = type != BE_COMMAND_COMPLETE || !body || body[0] != 'D'; /* DISCARD/DEALLOCATE ALL */
+	if (plain && type != BE_COPY_IN && type != BE_COPY_BOTH && rq_is_final(&s->rq, type) &&
+	    rq_answer_fast(&s->rq, type)) {
+		s->rq_emit = rq_head_is_synthetic(&s->rq);
+		return PSR_RELAY;
+	}
+	return prepared_relay_server_message(s, type, body, blen);
+}
+
 /* Notes what a client-bound message means for the server's state. */
 static void client_bound_message(server_t *s, uint8_t type, const uint8_t *body, size_t blen,
 				 uint32_t total)
@@ -863,7 +877,7 @@ static void client_bound_message(server_t *s, uint8_t type, const uint8_t *body,
 		s->syncs_since_command = 0;
 	}
 	pool_stats(s->pool, s->link.worker->id)->c.bytes_sent += total;
-	if (s->rq_on && prepared_relay_server_message(s, type, body, blen) == PSR_SWALLOW)
+	if (s->rq_on && rq_wants(&s->rq, type) && answer_tracked(s, type, body, blen) == PSR_SWALLOW)
 		s->skip_remaining = total;
 	else
 		s->fwd_remaining = total;
@@ -1255,6 +1269,29 @@ void server_login_sync_fn(worker_t *w, void *a, void *b)
  * that started a COPY and the client's CopyDone/CopyFail do not count
  * (those sent before the CopyInResponse arrived are taken back when it
  * does: see client_bound_message). */
+/* The answer queue's place for a forwarded message; the common kinds are
+ * added inline (prepared.h), the rest by prepared_relay. */
+static inline void note_answer_owed(server_t *s, uint8_t type)
+{
+	switch (type) {
+	case FE_BIND: case FE_EXECUTE: case FE_DESCRIBE: case FE_CLOSE: case FE_PARSE:
+		if (rq_push_plain_fast(&s->rq))
+			return;
+		break;
+	case FE_QUERY: case FE_FUNCTION_CALL:
+		if (rq_push_sync_fast(&s->rq))
+			return;
+		break;
+	case FE_SYNC:
+		if (s->copy_ignores_sync || rq_push_sync_fast(&s->rq))
+			return;
+		break;
+	default:
+		return;
+	}
+	prepared_relay_forwarded(s, type);
+}
+
 void server_forwarded_bytes(server_t *s, uint32_t bytes)
 {
 	pool_stats(s->pool, s->link.worker->id)->c.bytes_received += bytes;
@@ -1264,7 +1301,7 @@ void server_forwarded(server_t *s, uint8_t type, uint32_t bytes)
 {
 	server_forwarded_bytes(s, bytes);
 	if (s->rq_on)
-		prepared_relay_forwarded(s, type);
+		note_answer_owed(s, type);
 	switch (type) {
 	case FE_SYNC:
 		if (s->copy_ignores_sync)
@@ -1287,7 +1324,7 @@ void server_forwarded(server_t *s, uint8_t type, uint32_t bytes)
 		return;
 	}
 	if (s->expected_rfq == 0)
-		s->query_start = clock_mono_usec();
+		s->query_start = s->link.worker->now;
 	s->expected_rfq++;
 }
 

@@ -135,20 +135,53 @@ uint32_t session_scan_text(const char *sql, size_t len, param_extras_t *custom_n
 	return out;
 }
 
-static bool tag_is(const uint8_t *tag, size_t len, const char *want)
+uint64_t session_text_hash(const char *sql, size_t len, uint64_t key)
 {
-	size_t n = strlen(want);
+	uint64_t h = key ^ ((uint64_t)len * 0x9e3779b97f4a7c15ull);
+	const char *p = sql;
+	for (; len >= 8; p += 8, len -= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 29;
+	}
+	uint64_t tail = 0;
+	memcpy(&tail, p, len);
+	h = (h ^ tail ^ key) * 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 32;
+	return h ? h : 1;
+}
+
+static bool tag_is(const uint8_t *tag, size_t len, const char *want, size_t n)
+{
 	return len >= n + 1 && memcmp(tag, want, n) == 0 && (tag[n] == '\0' || tag[n] == ' ');
 }
 
+/* Runs on every CommandComplete in transaction mode: the first letter rules
+ * out the common tags (SELECT n, INSERT 0 n, UPDATE n...) at once. */
 bool session_tag_changes_state(const uint8_t *tag, size_t len)
 {
-	static const char *const tags[] = { "SET", "RESET", "DISCARD", "PREPARE", "DEALLOCATE", "LISTEN",
-					    "UNLISTEN", "DECLARE", "CLOSE", "LOAD" };
-	for (size_t i = 0; i < ARRAY_SIZE(tags); i++)
-		if (tag_is(tag, len, tags[i]))
-			return true;
-	return false;
+	if (len < 4)
+		return false;
+	switch (tag[0]) {
+	case 'S':
+		return tag[1] == 'E' && tag[2] == 'T' && tag[3] == '\0';
+	case 'R':
+		return tag_is(tag, len, "RESET", 5);
+	case 'D':
+		return tag_is(tag, len, "DISCARD", 7) || tag_is(tag, len, "DEALLOCATE", 10) ||
+		       tag_is(tag, len, "DECLARE", 7);
+	case 'P':
+		return tag_is(tag, len, "PREPARE", 7);
+	case 'L':
+		return tag_is(tag, len, "LISTEN", 6) || tag_is(tag, len, "LOAD", 4);
+	case 'U':
+		return tag_is(tag, len, "UNLISTEN", 8);
+	case 'C':
+		return tag_is(tag, len, "CLOSE", 5);
+	default:
+		return false;
+	}
 }
 
 /* ---- the probe ---- */

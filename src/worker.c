@@ -3,6 +3,8 @@
  */
 #include "worker.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <event2/event.h>
 #include <stdlib.h>
@@ -30,6 +32,7 @@ bool worker_is_current(const worker_t *w)
 static void mailbox_cb(evutil_socket_t fd, short what, void *arg)
 {
 	worker_t *w = arg;
+	w->now = clock_mono_usec();
 	uint64_t v;
 	ssize_t UNUSED n = read(fd, &v, sizeof(v));
 
@@ -69,6 +72,7 @@ static void reap_cb(evutil_socket_t fd, short what, void *arg)
 static void janitor_cb(evutil_socket_t fd, short what, void *arg)
 {
 	worker_t *w = arg;
+	w->now = clock_mono_usec();
 	if (w->on_tick)
 		w->on_tick(w);
 }

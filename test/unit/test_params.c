@@ -45,7 +45,7 @@ static void test_lookup_case_insensitive(void **state)
 
 static void test_set_assign_change_detection(void **state)
 {
-	param_set_t ps = { { 0 } };
+	param_set_t ps = { { 0 }, 0 };
 	/* NULL -> NULL: no change. */
 	assert_false(param_set_assign(&ps, PARAM_TIMEZONE, NULL));
 	assert_null(ps.v[PARAM_TIMEZONE]);
@@ -76,7 +76,7 @@ static void test_set_assign_change_detection(void **state)
 		assert_null(ps.v[i]);
 
 	/* copy: makes dst equal, independent copies. */
-	param_set_t a = { { 0 } }, b = { { 0 } };
+	param_set_t a = { { 0 }, 0 }, b = { { 0 }, 0 };
 	param_set_assign(&a, PARAM_CLIENT_ENCODING, "UTF8");
 	param_set_assign(&a, PARAM_APPLICATION_NAME, "app");
 	param_set_assign(&b, PARAM_DATESTYLE, "ISO, MDY");
@@ -387,11 +387,33 @@ static void test_append_reset_buffer_full(void **state)
 	}
 }
 
+/* The signature follows every change, and a NULL value takes the default's. */
+static void test_set_signature(void **state)
+{
+	(void)state;
+	param_set_t a = { { 0 }, 0 }, b = { { 0 }, 0 }, defaults = { { 0 }, 0 };
+	param_set_assign(&defaults, PARAM_TIMEZONE, "UTC");
+	param_set_assign(&a, PARAM_TIMEZONE, "UTC");
+	assert_int_equal(param_set_sig(&a, NULL), param_set_sig(&b, &defaults));
+	uint64_t before = param_set_sig(&a, NULL);
+	param_set_assign(&a, PARAM_TIMEZONE, "Europe/Paris");
+	assert_int_not_equal(param_set_sig(&a, NULL), before);
+	assert_int_not_equal(param_set_sig(&a, NULL), param_set_sig(&b, &defaults));
+	/* NULL and "" are different values. */
+	param_set_t e = { { 0 }, 0 }, n = { { 0 }, 0 };
+	param_set_assign(&e, PARAM_APPLICATION_NAME, "");
+	assert_int_not_equal(param_set_sig(&e, NULL), param_set_sig(&n, NULL));
+	param_set_clear(&a);
+	param_set_clear(&defaults);
+	param_set_clear(&e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lookup_case_insensitive),
 		cmocka_unit_test(test_set_assign_change_detection),
+		cmocka_unit_test(test_set_signature),
 		cmocka_unit_test(test_extras_add_replace_sort),
 		cmocka_unit_test(test_extras_equal_copy),
 		cmocka_unit_test(test_append_set_quoting),
