@@ -68,6 +68,13 @@ static const config_t *cfg_of(const client_t *c)
 
 static void send_error(client_t *c, const char *severity, const char *sqlstate, const char *msg)
 {
+	if (cfg_of(c)->log_pooler_errors) {
+		char addr[64];
+		int port;
+		client_addr_str(c, addr, sizeof(addr), &port);
+		log_warning("pooler error: db=%s user=%s addr=%s port=%d sqlstate=%s msg=\"%s\"", c->dbname, c->user,
+			    addr, port, sqlstate, msg);
+	}
 	uint8_t mem[1400];
 	pktbuf_t pb;
 	pktbuf_init_fixed(&pb, mem, sizeof(mem));
