@@ -261,6 +261,52 @@ PGconn *pg_connect_direct(const char *db)
 	return c;
 }
 
+static void harness_quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+bool pt_create_database(const char *name, const char *setup_sql)
+{
+	PGconn *d = pg_connect_direct("postgres");
+	PQsetNoticeProcessor(d, harness_quiet, NULL);
+	char sql[256];
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+	PQclear(PQexec(d, sql));
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s OWNER app", name);
+	bool created = false;
+	for (int i = 0; i < 40 && !created; i++) {
+		PGresult *r = PQexec(d, sql);
+		created = PQresultStatus(r) == PGRES_COMMAND_OK;
+		PQclear(r);
+		if (!created)
+			usleep(250000); /* template1 busy with another test's CREATE DATABASE */
+	}
+	if (!created)
+		fprintf(stderr, "harness: %s: %s", sql, PQerrorMessage(d));
+	PQfinish(d);
+	if (!created || !setup_sql)
+		return created;
+	d = pg_connect_direct(name);
+	PGresult *r = PQexec(d, setup_sql);
+	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+	if (!ok)
+		fprintf(stderr, "harness: setting up %s: %s", name, PQerrorMessage(d));
+	PQclear(r);
+	PQfinish(d);
+	return ok;
+}
+
+void pt_drop_database(const char *name)
+{
+	PGconn *d = pg_connect_direct("postgres");
+	char sql[256];
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
+	PQclear(PQexec(d, sql));
+	PQfinish(d);
+}
+
 const char *pt_query_value(PGconn *c, const char *sql)
 {
 	static char value[4096];

@@ -46,6 +46,12 @@ PGconn *pt_connect(const pgtide_proc_t *p, const char *user, const char *passwor
 PGconn *pt_connect_ok(const pgtide_proc_t *p, const char *user, const char *password, const char *db);
 /* Direct connection to the test cluster as superuser postgres. */
 PGconn *pg_connect_direct(const char *db);
+/* A database of the test's own, owned by app (dropped first if left over;
+ * retried while template1 is busy with another test's CREATE DATABASE),
+ * then setup_sql (may be NULL) run in it as postgres. False on failure, with
+ * the reason on stderr. */
+bool pt_create_database(const char *name, const char *setup_sql);
+void pt_drop_database(const char *name);
 
 /* Runs SQL expecting success; returns the first column of the first row
  * (static buffer) or "" when there is none. Aborts on error. */

@@ -1376,23 +1376,8 @@ static int count_backends(PGconn *d, const char *db, const char *extra_where)
 static void create_bench_db(void)
 {
 	snprintf(g_bench_db, sizeof(g_bench_db), "adm_%d", (int)getpid());
-	PGconn *d = pg_connect_direct("postgres");
-	PQsetNoticeProcessor(d, quiet_notices, NULL);
-	char sql[256];
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", g_bench_db);
-	PQclear(PQexec(d, sql));
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s OWNER app", g_bench_db);
-	bool created = false;
-	for (int i = 0; i < 40 && !created; i++) {
-		PGresult *r = PQexec(d, sql);
-		created = PQresultStatus(r) == PGRES_COMMAND_OK;
-		PQclear(r);
-		if (!created)
-			usleep(250000); /* template1 busy with another test's CREATE DATABASE */
-	}
-	if (!created)
-		fail_msg("%s: %s", sql, PQerrorMessage(d));
-	PQfinish(d);
+	if (!pt_create_database(g_bench_db, NULL))
+		fail_msg("could not create database %s", g_bench_db);
 }
 
 static void test_pause_resume_under_pgbench(void **state)

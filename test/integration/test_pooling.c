@@ -375,57 +375,22 @@ static void busy_stop_if_running(void)
 
 /* ---- group setup: a database of our own ---- */
 
-static void quiet_notices(void *arg, const char *message)
-{
-	(void)arg;
-	(void)message;
-}
-
 static int group_setup(void **state)
 {
 	(void)state;
 	raise_nofile();
 	snprintf(g_db, sizeof(g_db), "pt_pool_%d", (int)getpid());
-	PGconn *d = pg_connect_direct("postgres");
-	PQsetNoticeProcessor(d, quiet_notices, NULL);
-	char sql[256];
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", g_db);
-	PQclear(PQexec(d, sql));
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s OWNER app", g_db);
-	bool created = false;
-	for (int i = 0; i < 20 && !created; i++) {
-		PGresult *r = PQexec(d, sql);
-		created = PQresultStatus(r) == PGRES_COMMAND_OK;
-		if (!created) {
-			/* "source database template1 is being accessed by other users" */
-			fprintf(stderr, "test_pooling: %s: %s", sql, PQerrorMessage(d));
-			usleep(250000);
-		}
-		PQclear(r);
-	}
-	PQfinish(d);
-	if (!created)
-		return -1;
-	d = pg_connect_direct(g_db);
-	PGresult *r = PQexec(d, "CREATE TABLE kill_t (id int);"
-				"CREATE TABLE copy_t (id int, payload text);"
-				"ALTER TABLE kill_t OWNER TO app; ALTER TABLE copy_t OWNER TO app;");
-	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-	if (!ok)
-		fprintf(stderr, "test_pooling: creating tables: %s", PQerrorMessage(d));
-	PQclear(r);
-	PQfinish(d);
-	return ok ? 0 : -1;
+	return pt_create_database(g_db, "CREATE TABLE kill_t (id int);"
+					 "CREATE TABLE copy_t (id int, payload text);"
+					 "ALTER TABLE kill_t OWNER TO app; ALTER TABLE copy_t OWNER TO app;")
+		       ? 0
+		       : -1;
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	PGconn *d = pg_connect_direct("postgres");
-	char sql[256];
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", g_db);
-	PQclear(PQexec(d, sql));
-	PQfinish(d);
+	pt_drop_database(g_db);
 	return 0;
 }
 

@@ -167,43 +167,17 @@ static int group_setup(void **state)
 {
 	(void)state;
 	snprintf(g_db, sizeof(g_db), "pt_txn_%d", (int)getpid());
-	PGconn *d = pg_connect_direct("postgres");
-	PQsetNoticeProcessor(d, quiet_notices, NULL);
-	char sql[256];
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", g_db);
-	PQclear(PQexec(d, sql));
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s OWNER app", g_db);
-	bool created = false;
-	for (int i = 0; i < 20 && !created; i++) {
-		PGresult *r = PQexec(d, sql);
-		created = PQresultStatus(r) == PGRES_COMMAND_OK;
-		PQclear(r);
-		if (!created)
-			usleep(250000); /* template1 busy with another test's CREATE DATABASE */
-	}
-	PQfinish(d);
-	if (!created)
-		return -1;
-	d = pg_connect_direct(g_db);
-	PGresult *r = PQexec(d, "CREATE SCHEMA a_schema AUTHORIZATION app;"
-				"CREATE TABLE ddl_t (id int, v text); ALTER TABLE ddl_t OWNER TO app;"
-				"INSERT INTO ddl_t VALUES (1, 'one');");
-	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-	if (!ok)
-		fprintf(stderr, "test_txnmode: setup: %s", PQerrorMessage(d));
-	PQclear(r);
-	PQfinish(d);
-	return ok ? 0 : -1;
+	return pt_create_database(g_db, "CREATE SCHEMA a_schema AUTHORIZATION app;"
+					 "CREATE TABLE ddl_t (id int, v text); ALTER TABLE ddl_t OWNER TO app;"
+					 "INSERT INTO ddl_t VALUES (1, 'one');")
+		       ? 0
+		       : -1;
 }
 
 static int group_teardown(void **state)
 {
 	(void)state;
-	PGconn *d = pg_connect_direct("postgres");
-	char sql[256];
-	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", g_db);
-	PQclear(PQexec(d, sql));
-	PQfinish(d);
+	pt_drop_database(g_db);
 	return 0;
 }
 
