@@ -52,6 +52,8 @@ typedef struct client {
 	int inflight;              /* mailbox messages that point to it (pool lock) */
 	uint32_t fwd_remaining;    /* bytes of a client message still to relay raw */
 	uint32_t skip_bytes;       /* bytes of a dropped message still to skip */
+	uint8_t *big_msg;          /* a named Parse larger than the input buffer, being gathered */
+	uint32_t big_total, big_have;
 
 	uint32_t cancel_pid;       /* pgtide's BackendKeyData for this client */
 	uint32_t cancel_key;

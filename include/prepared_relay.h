@@ -36,6 +36,10 @@ typedef enum {
  * server that tracks answers. */
 psr_result_t prepared_relay_client_message(struct client *c, iobuf_t *in, uint8_t type, uint32_t total);
 
+/* A whole named Parse message in memory: one that did not fit the input
+ * buffer (PSR_TOO_LARGE), gathered by the client on the heap. */
+void prepared_relay_parse(struct client *c, const uint8_t *msg, uint32_t total);
+
 /* A client message was forwarded unchanged: note the answer it will get. */
 void prepared_relay_forwarded(struct server *s, uint8_t type);
 

@@ -187,6 +187,7 @@ static void client_free(reapable_t *r)
 	free_raw_startup(c);
 	param_extras_clear(&c->extras);
 	ps_map_clear(&c->ps);
+	free(c->big_msg);
 	param_extras_clear(&c->startup_extras);
 	param_extras_clear(&c->sqlprep);
 	param_extras_clear(&c->txn_custom);
@@ -1373,12 +1374,37 @@ static bool relay_step(client_t *c, iobuf_t *in)
 		case PSR_NEED_MORE:
 			return false;
 		case PSR_TOO_LARGE:
-			fatal(c, "54000", "a prepared-statement message longer than 16 KiB is not supported by pgtide");
-			return false;
+			if (type != FE_PARSE) {
+				fatal(c, "54000", "prepared statement or portal name too long");
+				return false;
+			}
+			/* A named Parse longer than the buffer: gathered on the heap
+			 * (rare; bounded by max_packet_size) and handled whole. */
+			c->big_msg = xmalloc(total);
+			c->big_total = total;
+			c->big_have = 0;
+			c->pending_since_sync = true; /* the server stays until its Sync */
+			return true;
 		}
 	}
 	note_forwarded(c, type, total);
 	return true;
+}
+
+/* Adds what arrived of a large named Parse; hands it on once whole. */
+static void gather_big_message(client_t *c, iobuf_t *in)
+{
+	size_t k = MIN(iobuf_len(in), c->big_total - c->big_have);
+	memcpy(c->big_msg + c->big_have, iobuf_head(in), k);
+	iobuf_consume(in, k);
+	c->big_have += (uint32_t)k;
+	if (c->big_have < c->big_total)
+		return;
+	uint8_t *msg = c->big_msg;
+	c->big_msg = NULL;
+	if (c->server)
+		prepared_relay_parse(c, msg, c->big_total);
+	free(msg);
 }
 
 static void client_relay(client_t *c)
@@ -1391,6 +1417,10 @@ static void client_relay(client_t *c)
 			size_t k = MIN(iobuf_len(in), c->skip_bytes);
 			iobuf_consume(in, k);
 			c->skip_bytes -= (uint32_t)k;
+			continue;
+		}
+		if (c->big_msg) {
+			gather_big_message(c, in);
 			continue;
 		}
 		if (c->fwd_remaining) {

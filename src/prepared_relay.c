@@ -189,6 +189,16 @@ static psr_result_t client_parse(client_t *c, iobuf_t *in, uint32_t total)
 		return w;
 	if (nlen < 0)
 		return PSR_PASS; /* malformed: let the server say so */
+	prepared_relay_parse(c, iobuf_head(in), total);
+	iobuf_consume(in, total);
+	return PSR_DONE;
+}
+
+void prepared_relay_parse(client_t *c, const uint8_t *msg, uint32_t total)
+{
+	const uint8_t *body = msg + PROTO_HEADER_LEN;
+	size_t blen = total - PROTO_HEADER_LEN;
+	long nlen = cstr_len(body, blen);
 	server_t *s = c->server;
 	const char *name = (const char *)body;
 	const uint8_t *rest = body + nlen + 1;
@@ -223,9 +233,7 @@ static psr_result_t client_parse(client_t *c, iobuf_t *in, uint32_t total)
 		}
 	}
 	server_forwarded_bytes(s, total);
-	iobuf_consume(in, total);
 	prepared_relay_emit(s);
-	return PSR_DONE;
 }
 
 /* Bind and Describe: the statement name is renamed; the rest of the message

@@ -312,6 +312,31 @@ static void test_prepared_statement_errors(void **state)
 	stop_proc();
 }
 
+/* A named statement whose text is larger than pgtide's 16 KiB buffers is
+ * gathered whole and carried like any other. */
+static void test_prepared_statement_larger_than_buffer(void **state)
+{
+	(void)state;
+	start_proc("default_pool_size = 2\n");
+	PGconn *a = client(), *b = client();
+	size_t n = 100000;
+	char *sql = malloc(n + 64);
+	assert_non_null(sql);
+	int len = snprintf(sql, n + 64, "SELECT $1::int + length('");
+	memset(sql + len, 'x', n);
+	snprintf(sql + len + n, 64, "')");
+	prepare_ok(a, "big", sql, 1);
+	prepare_ok(b, "big", sql, 1);
+	free(sql);
+	for (int i = 0; i < 20; i++) {
+		assert_string_equal(exec_prepared(i % 2 ? a : b, "big", "1"), "100001");
+		qv(b, "SELECT 1"); /* moves servers around */
+	}
+	finish(a);
+	finish(b);
+	stop_proc();
+}
+
 /* The server connection a client's statements lived on dies: the next use
  * prepares them again on another, and the client never notices. */
 static void test_prepared_after_backend_killed(void **state)
@@ -518,6 +543,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_prepared_statements_follow_client, teardown_proc),
 		cmocka_unit_test_teardown(test_prepared_statement_errors, teardown_proc),
 		cmocka_unit_test_teardown(test_prepared_after_backend_killed, teardown_proc),
+		cmocka_unit_test_teardown(test_prepared_statement_larger_than_buffer, teardown_proc),
 		cmocka_unit_test_teardown(test_session_settings_follow_client, teardown_proc),
 		cmocka_unit_test_teardown(test_sql_prepare_follows_client, teardown_proc),
 		cmocka_unit_test_teardown(test_session_state_pins_client, teardown_proc),
