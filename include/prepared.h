@@ -103,13 +103,15 @@ typedef enum {
 	RQ_SYNTH_PARSE,  /* answer ParseComplete for the server (it has the statement) */
 	RQ_SYNTH_CLOSE,  /* answer CloseComplete for the server */
 	RQ_DUPLICATE,    /* a Parse that must fail: replace the server's error */
+	RQ_BIND,         /* an autocommit Bind of a named statement, kept for one replay */
+	RQ_SYNC_HIDDEN,  /* the Sync of a unit being replayed: its ReadyForQuery hidden */
 } rq_kind_t;
 
 typedef struct rq_entry {
 	uint8_t kind;
 	uint32_t count;   /* RQ_PLAIN */
 	ps_key_t key;     /* RQ_PARSE, RQ_HIDDEN_PARSE */
-	ps_stmt_t *stmt;  /* RQ_PARSE, RQ_SYNTH_PARSE, RQ_DUPLICATE (a reference) */
+	ps_stmt_t *stmt;  /* RQ_PARSE, RQ_SYNTH_PARSE, RQ_DUPLICATE, RQ_BIND (a reference) */
 } rq_entry_t;
 
 #define RQ_INLINE 8 /* a power of two, as every capacity */
@@ -213,12 +215,18 @@ static inline bool rq_head_is_synthetic(const rq_t *q)
 	return q->len && (q->ring[q->head].kind == RQ_SYNTH_PARSE || q->ring[q->head].kind == RQ_SYNTH_CLOSE);
 }
 
+/* Entry i from the head (i < len). */
+static inline rq_entry_t *rq_nth(const rq_t *q, uint32_t i)
+{
+	return &q->ring[(q->head + i) & (q->cap - 1)];
+}
+
 /* Whether `type` from the server is the final answer to the head entry. */
 static inline bool rq_is_final(const rq_t *q, uint8_t type)
 {
 	if (!q->len)
 		return false;
-	if (q->ring[q->head].kind == RQ_SYNC)
+	if (q->ring[q->head].kind == RQ_SYNC || q->ring[q->head].kind == RQ_SYNC_HIDDEN)
 		return type == 'Z';
 	switch (type) {
 	case '1': case '2': case '3': case 'T': case 'n': case 'C': case 'I': case 's': case 'E': case 'Z':

@@ -40,6 +40,11 @@ psr_result_t prepared_relay_client_message(struct client *c, iobuf_t *in, uint8_
  * buffer (PSR_TOO_LARGE), gathered by the client on the heap. */
 void prepared_relay_parse(struct client *c, const uint8_t *msg, uint32_t total);
 
+/* While a unit is kept for replay (server retry_state RETRY_CAPTURING): a
+ * client message that followed it to the server; whole = all its bytes are
+ * at msg. */
+void prepared_relay_capture(struct server *s, uint8_t type, const uint8_t *msg, uint32_t total, bool whole);
+
 /* A client message was forwarded unchanged: note the answer it will get. */
 void prepared_relay_forwarded(struct server *s, uint8_t type);
 

@@ -59,6 +59,9 @@ typedef struct server {
 	rq_t rq;                   /* answers it owes the linked client, when tracked */
 	bool rq_on;                /* the linked client's messages go through prepared_relay */
 	bool rq_emit;              /* answers pgtide owes may be at the head of rq */
+	uint8_t retry_state;       /* RETRY_*: an autocommit Bind..Sync kept for one replay */
+	uint32_t retry_len;
+	uint8_t *retry_buf;        /* RETRY_BUF_SIZE bytes, allocated on first use */
 
 	int expected_rfq;          /* client requests (Query/Sync/FunctionCall) not answered yet */
 	int internal_rfq;          /* pgtide's own queries not answered yet (they come first) */
@@ -87,6 +90,12 @@ typedef struct server {
 	char login_error[256];
 	char login_sqlstate[6];
 } server_t;
+
+/* A named statement's autocommit unit (Bind..Sync) is kept so that pgtide can
+ * re-prepare the statement and replay the unit once when PostgreSQL says
+ * "cached plan must not change result type" (prepared_relay.c). */
+enum { RETRY_NONE = 0, RETRY_CAPTURING, RETRY_READY };
+#define RETRY_BUF_SIZE 4096
 
 /* Opens a new connection for pool on worker w (the caller's thread). */
 void server_connect_on(struct pool *pool, worker_t *w);

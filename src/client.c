@@ -1226,7 +1226,13 @@ static void note_forwarded(client_t *c, uint8_t type, uint32_t total)
 	default:
 		break;
 	}
-	server_forwarded(c->server, type, total);
+	server_t *s = c->server;
+	if (unlikely(s->retry_state != RETRY_NONE)) {
+		iobuf_t *in = c->link.in;
+		bool whole = in && iobuf_len(in) >= total;
+		prepared_relay_capture(s, type, whole ? iobuf_head(in) : NULL, total, whole);
+	}
+	server_forwarded(s, type, total);
 	c->fwd_remaining = total;
 }
 
@@ -1407,12 +1413,14 @@ static void gather_big_message(client_t *c, iobuf_t *in)
 	free(msg);
 }
 
-static void client_relay(client_t *c)
+/* Relays what c has buffered. Returns true when it stopped because the
+ * server's output queue was full (c's reading is paused). */
+static bool relay_buffered(client_t *c)
 {
 	for (;;) {
 		iobuf_t *in = c->link.in;
 		if (c->state != CL_READY || !in || iobuf_len(in) == 0)
-			break;
+			return false;
 		if (c->skip_bytes) {
 			size_t k = MIN(iobuf_len(in), c->skip_bytes);
 			iobuf_consume(in, k);
@@ -1425,16 +1433,29 @@ static void client_relay(client_t *c)
 		}
 		if (c->fwd_remaining) {
 			if (!relay_chunk(c, in))
-				break;
+				return true;
 			continue;
 		}
 		if (!relay_step(c, in))
-			break;
+			return false;
 	}
-	if (c->state == CL_CLOSING)
-		return;
-	if (c->server)
-		server_flush(c->server);
+}
+
+static void client_relay(client_t *c)
+{
+	for (;;) {
+		bool stalled = relay_buffered(c);
+		if (c->state == CL_CLOSING)
+			return;
+		if (c->server)
+			server_flush(c->server);
+		/* The queue that stalled us (output pgtide generated, such as a
+		 * large Parse, sits ahead of relayed bytes) may have gone out at
+		 * once: then no write event will come to resume us. */
+		if (!stalled || !c->server || link_out_pending(&c->server->link) > 0)
+			break;
+		link_resume_read(&c->link);
+	}
 	link_flush(&c->link);
 	if (c->link.in && iobuf_len(c->link.in) == 0)
 		link_trim_input(&c->link);

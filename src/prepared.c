@@ -371,7 +371,7 @@ bool rq_skip_next(rq_t *q, rq_event_t *ev)
 		q->skipping = true;
 		return false;
 	}
-	if (rq_at(q, 0)->kind == RQ_SYNC)
+	if (rq_at(q, 0)->kind == RQ_SYNC || rq_at(q, 0)->kind == RQ_SYNC_HIDDEN)
 		return false;
 	rq_pop(q, ev, false);
 	return true;

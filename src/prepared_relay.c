@@ -141,18 +141,59 @@ static void make_room(server_t *s, const client_t *c)
 	}
 }
 
-/* The statement st must exist on s before a message that uses it. */
-static void ensure_prepared(server_t *s, const client_t *c, ps_stmt_t *st)
+/* The statement st must exist on s before a message that uses it. Returns
+ * whether it was there already. */
+static bool ensure_prepared(server_t *s, const client_t *c, ps_stmt_t *st)
 {
 	if (ps_set_use(&s->ps, st->key)) {
 		stats_of(s)->c.ps_hit_count++;
-		return;
+		return true;
 	}
 	stats_of(s)->c.ps_miss_count++;
 	make_room(s, c);
 	ps_set_add(&s->ps, st->key);
 	write_parse(s, st->key, st->body, st->body_len);
 	push(s, RQ_HIDDEN_PARSE, st->key, NULL);
+	return false;
+}
+
+/* ---- keeping an autocommit unit for one replay ---- */
+
+static void capture_append(server_t *s, const void *data, size_t len)
+{
+	if (s->retry_len + len > RETRY_BUF_SIZE) {
+		s->retry_state = RETRY_NONE; /* too big to keep: the error passes through */
+		return;
+	}
+	memcpy(s->retry_buf + s->retry_len, data, len);
+	s->retry_len += (uint32_t)len;
+}
+
+/* A Bind of a statement the server already had starts an autocommit unit:
+ * keep what goes to the server until the Sync. */
+static void capture_start(server_t *s, const uint8_t *hdr, const uint8_t *body, size_t prefix, const char *sname,
+			  size_t snlen, const uint8_t *rest, size_t rest_len)
+{
+	if (!s->retry_buf)
+		s->retry_buf = xmalloc(RETRY_BUF_SIZE);
+	s->retry_len = 0;
+	s->retry_state = RETRY_CAPTURING;
+	capture_append(s, hdr, PROTO_HEADER_LEN);
+	capture_append(s, body, prefix);
+	capture_append(s, sname, snlen);
+	capture_append(s, rest, rest_len);
+}
+
+void prepared_relay_capture(server_t *s, uint8_t type, const uint8_t *msg, uint32_t total, bool whole)
+{
+	bool part_of_unit = type == FE_DESCRIBE || type == FE_EXECUTE || type == FE_FLUSH || type == FE_SYNC;
+	if (!whole || !part_of_unit || s->retry_state != RETRY_CAPTURING) {
+		s->retry_state = RETRY_NONE;
+		return;
+	}
+	capture_append(s, msg, total);
+	if (type == FE_SYNC && s->retry_state == RETRY_CAPTURING)
+		s->retry_state = RETRY_READY;
 }
 
 /* ---- client messages ---- */
@@ -267,7 +308,10 @@ static psr_result_t client_rename(client_t *c, iobuf_t *in, uint8_t type, uint32
 		return PSR_PASS; /* the server answers "does not exist" itself */
 
 	server_t *s = c->server;
-	ensure_prepared(s, c, st);
+	/* Only a unit that starts here, outside a transaction, on a statement
+	 * the server had (a fresh one cannot have a stale plan), may be replayed. */
+	bool fresh_unit = type == FE_BIND && s->tx_status == 'I' && rq_empty(&s->rq) && !c->pending_since_sync;
+	bool had = ensure_prepared(s, c, st);
 	char sname[PS_SERVER_NAME_SIZE];
 	ps_server_name(st->key, sname);
 	size_t snlen = strlen(sname) + 1;
@@ -283,7 +327,12 @@ static psr_result_t client_rename(client_t *c, iobuf_t *in, uint8_t type, uint32
 		stats_of(s)->c.bind_count++;
 	note_extended(c);
 	server_forwarded_bytes(s, total);
-	push(s, RQ_PLAIN, st->key, NULL);
+	bool keep = fresh_unit && had && iobuf_len(in) >= total;
+	if (keep)
+		capture_start(s, hdr, body, prefix, sname, snlen, iobuf_head(in) + old_head, total - old_head);
+	else if (s->retry_state != RETRY_NONE)
+		s->retry_state = RETRY_NONE;
+	push(s, keep ? RQ_BIND : RQ_PLAIN, st->key, keep ? st : NULL);
 	iobuf_consume(in, old_head);
 	c->fwd_remaining = (uint32_t)(total - old_head);
 	return PSR_DONE;
@@ -348,6 +397,62 @@ static void send_duplicate_error(server_t *s, const ps_stmt_t *st)
 	link_write(&s->client->link, pb.data, pb.len);
 }
 
+static bool plan_changed(const uint8_t *body, size_t blen)
+{
+	error_fields_t ef;
+	return body && proto_parse_error(body, blen, &ef) && ef.sqlstate && strcmp(ef.sqlstate, "0A000") == 0 &&
+	       ef.message && strcmp(ef.message, "cached plan must not change result type") == 0;
+}
+
+/* The failed Bind at the head is followed by nothing but the rest of its
+ * unit (so a replay cannot overtake anything the client sent later). */
+static bool unit_is_last(const rq_t *q)
+{
+	for (uint32_t i = 1; i < q->len; i++) {
+		uint8_t k = rq_nth(q, i)->kind;
+		if (k == RQ_SYNC)
+			return i == q->len - 1;
+		if (k != RQ_PLAIN)
+			return false;
+	}
+	return false;
+}
+
+/* "cached plan must not change result type" on an autocommit Bind: DDL
+ * changed a table under a statement that clients share. The server skips
+ * to the Sync; pgtide hides that, prepares the statement again and replays
+ * the unit, so the client gets its rows and never the error. Once. */
+static void replay_after_plan_change(server_t *s)
+{
+	rq_event_t ev;
+	rq_pop(&s->rq, &ev, false);
+	ps_stmt_t *st = ev.stmt;
+	while (rq_skip_next(&s->rq, &ev))
+		resolve(s, &ev);
+	rq_nth(&s->rq, 0)->kind = RQ_SYNC_HIDDEN;
+	write_close(s, st->key);
+	push(s, RQ_HIDDEN_CLOSE, st->key, NULL);
+	write_parse(s, st->key, st->body, st->body_len);
+	push(s, RQ_HIDDEN_PARSE, st->key, NULL);
+	link_write(&s->link, s->retry_buf, s->retry_len);
+	static const ps_key_t none = { 0, 0 };
+	for (uint32_t off = 0; off + PROTO_HEADER_LEN <= s->retry_len;) {
+		uint8_t type = s->retry_buf[off];
+		off += 1 + proto_get_u32(s->retry_buf + off + 1);
+		if (type == FE_SYNC) {
+			push(s, RQ_SYNC, none, NULL);
+			s->expected_rfq++; /* the hidden ReadyForQuery took the first one */
+		} else if (type != FE_FLUSH) {
+			push(s, RQ_PLAIN, none, NULL);
+		}
+	}
+	s->retry_state = RETRY_NONE;
+	ps_stmt_unref(st);
+	link_flush(&s->link);
+	log_info("statement prepared again after a plan change (DDL): db=%s user=%s", s->pool->dbname,
+		 s->pool->user);
+}
+
 /* ReadyForQuery: everything up to the Sync it answers is over. */
 static void ready_received(server_t *s)
 {
@@ -372,12 +477,24 @@ psr_action_t prepared_relay_server_message(server_t *s, uint8_t type, const uint
 	}
 	if (!rq_is_final(&s->rq, type))
 		return PSR_RELAY;
+	if (type == BE_READY && rq_head(&s->rq)->kind == RQ_SYNC_HIDDEN) {
+		rq_event_t hidden;
+		rq_pop(&s->rq, &hidden, true);
+		return PSR_SWALLOW;
+	}
 	if (type == BE_READY) {
 		ready_received(s);
 		s->rq_emit = rq_head_is_synthetic(&s->rq);
 		return PSR_RELAY;
 	}
 	bool ok = type != BE_ERROR;
+	if (rq_head(&s->rq)->kind == RQ_BIND) {
+		if (!ok && s->retry_state == RETRY_READY && unit_is_last(&s->rq) && plan_changed(body, blen)) {
+			replay_after_plan_change(s);
+			return PSR_SWALLOW;
+		}
+		s->retry_state = RETRY_NONE;
+	}
 	rq_event_t ev;
 	rq_pop(&s->rq, &ev, ok);
 	psr_action_t act = PSR_RELAY;

@@ -55,6 +55,7 @@ static void server_free_memory(server_t *s)
 {
 	free(s->scram);
 	rq_free(&s->rq);
+	free(s->retry_buf);
 	ps_set_clear(&s->ps);
 	param_set_clear(&s->params);
 	param_extras_clear(&s->extras);
@@ -690,6 +691,7 @@ static bool release_to_pool(server_t *s)
 		s->close_needed = true;
 	}
 	s->rq_on = false;
+	s->retry_state = RETRY_NONE;
 	release_t r = pool_release(s->pool, s, &next, s->link.worker->now);
 	return server_after_release(s, r, next);
 }

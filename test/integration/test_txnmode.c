@@ -337,6 +337,46 @@ static void test_prepared_statement_larger_than_buffer(void **state)
 	stop_proc();
 }
 
+/* DDL changes the result of a shared statement: outside a transaction
+ * pgtide prepares it again and replays, so the client gets its rows; inside
+ * one, PostgreSQL's error reaches the client as it would directly. */
+static void test_prepared_survives_ddl(void **state)
+{
+	(void)state;
+	start_proc("default_pool_size = 1\n");
+	PGconn *a = client();
+	PGconn *d = track(pg_connect_direct(g_db));
+	prepare_ok(a, "all_rows", "SELECT * FROM ddl_t ORDER BY id", 0);
+	PGresult *r = PQexecPrepared(a, "all_rows", 0, NULL, NULL, NULL, 0);
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_int_equal(PQnfields(r), 2);
+	PQclear(r);
+
+	qv(d, "ALTER TABLE ddl_t ADD COLUMN extra int DEFAULT 5");
+	r = PQexecPrepared(a, "all_rows", 0, NULL, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		fail_msg("after ALTER TABLE: %s", PQresultErrorMessage(r));
+	assert_int_equal(PQnfields(r), 3);
+	assert_string_equal(PQgetvalue(r, 0, 2), "5");
+	PQclear(r);
+	assert_true(pgtide_log_contains(&g_proc, "prepared again after a plan change"));
+
+	qv(d, "ALTER TABLE ddl_t DROP COLUMN extra");
+	qv(a, "BEGIN");
+	r = PQexecPrepared(a, "all_rows", 0, NULL, NULL, NULL, 0);
+	assert_int_equal(PQresultStatus(r), PGRES_FATAL_ERROR);
+	assert_string_equal(PQresultErrorField(r, PG_DIAG_SQLSTATE), "0A000");
+	PQclear(r);
+	qv(a, "ROLLBACK");
+	r = PQexecPrepared(a, "all_rows", 0, NULL, NULL, NULL, 0);
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	assert_int_equal(PQnfields(r), 2);
+	PQclear(r);
+	finish(d);
+	finish(a);
+	stop_proc();
+}
+
 /* The server connection a client's statements lived on dies: the next use
  * prepares them again on another, and the client never notices. */
 static void test_prepared_after_backend_killed(void **state)
@@ -544,6 +584,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_prepared_statement_errors, teardown_proc),
 		cmocka_unit_test_teardown(test_prepared_after_backend_killed, teardown_proc),
 		cmocka_unit_test_teardown(test_prepared_statement_larger_than_buffer, teardown_proc),
+		cmocka_unit_test_teardown(test_prepared_survives_ddl, teardown_proc),
 		cmocka_unit_test_teardown(test_session_settings_follow_client, teardown_proc),
 		cmocka_unit_test_teardown(test_sql_prepare_follows_client, teardown_proc),
 		cmocka_unit_test_teardown(test_session_state_pins_client, teardown_proc),
