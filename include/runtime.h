@@ -63,6 +63,7 @@ typedef struct runtime {
 	conn_count_t *user_counts;
 
 	struct cancel_map *cancels;
+	struct replica_registry *replicas; /* read replicas' health (replica.h) */
 
 	atomic_int nclients;      /* clients connected (for max_client_conn) */
 	atomic_uint_fast64_t next_id;

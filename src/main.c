@@ -27,6 +27,7 @@
 #include "log.h"
 #include "net.h"
 #include "pool.h"
+#include "replica.h"
 #include "runtime.h"
 #include "server.h"
 #include "tls.h"
@@ -73,6 +74,17 @@ static void usage(FILE *out)
 		"Signals: SIGHUP reloads the configuration, SIGTERM finishes running\n"
 		"transactions then exits, SIGINT exits at once.\n",
 		PGTIDE_VERSION);
+}
+
+/* Replica sets for every database with replicas, so their health is known
+ * before the first client arrives; then the checker thread. */
+static bool start_replica_checks(runtime_t *rt)
+{
+	const config_t *cfg = runtime_cfg(rt);
+	for (size_t i = 0; i < cfg->ndbs; i++)
+		if (strcmp(cfg->dbs[i].name, "*") != 0 && config_db_replica_count(&cfg->dbs[i]) > 0)
+			replica_set_get(rt, cfg, &cfg->dbs[i], cfg->dbs[i].name);
+	return replica_checker_start(rt);
 }
 
 static int parse_args(int argc, char **argv, options_t *o)
@@ -421,9 +433,14 @@ static int run(runtime_t *rt, const options_t *o)
 		log_error("%s", err);
 		stop_workers(&m);
 		rc = 1;
+	} else if (!start_replica_checks(rt)) {
+		log_error("could not start the replica checker thread");
+		stop_workers(&m);
+		rc = 1;
 	} else {
 		event_base_dispatch(m.base);
 	}
+	replica_checker_stop(rt);
 	http_stop(http);
 	for (int i = 0; i < rt->nworkers; i++)
 		worker_join(&rt->workers[i]);

@@ -12,6 +12,7 @@
 #include "cancel.h"
 #include "clock.h"
 #include "pool.h"
+#include "replica.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -36,6 +37,7 @@ bool runtime_init(runtime_t *rt, config_t *cfg)
 	list_init(&rt->pools);
 	rt->cfg = cfg;
 	rt->cancels = cancel_map_new();
+	rt->replicas = replica_registry_new();
 	rt->start_mono = clock_mono_usec();
 	rt->start_wall = clock_wall_usec();
 	atomic_init(&rt->nclients, 0);
@@ -75,6 +77,7 @@ void runtime_destroy(runtime_t *rt)
 	name_set_free(&rt->disabled_dbs);
 	name_set_free(&rt->paused_dbs);
 	cancel_map_free(rt->cancels);
+	replica_registry_free(rt->replicas);
 	for (int i = 0; i < rt->nretired; i++)
 		config_unref(rt->retired[i]);
 	free(rt->retired);
