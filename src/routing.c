@@ -140,6 +140,7 @@ route_class_t routing_classify_messages(const uint8_t *buf, size_t len, route_na
 			parsed[nparsed].len = nlen;
 			parsed[nparsed].kind = kind_of(q, qlen);
 			nparsed++;
+			any = true; /* preparing runs nothing: harmless on a replica */
 			break;
 		}
 		case FE_BIND: {

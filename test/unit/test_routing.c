@@ -188,6 +188,12 @@ static void test_extended_classes(void **state)
 	m_simple(&m, FE_SYNC);
 	assert_int_equal(ext(&m, &unit), ROUTE_CLASS_WRITE);
 
+	/* Preparing (Parse, Describe) runs nothing, whatever the statement. */
+	m_init(&m);
+	m_parse(&m, "ins", "INSERT INTO t VALUES ($1)");
+	m_simple(&m, FE_SYNC);
+	assert_int_equal(ext(&m, &unit), ROUTE_CLASS_READ_STMT);
+
 	/* A simple Query. */
 	m_init(&m);
 	pktbuf_query(&m.pb, "SELECT 1");
