@@ -160,6 +160,20 @@ static config_t *load_config(const char *path, const char *url, char *err, size_
 	/* Zero-config: the URL's user runs the show, console included. */
 	if (!path && url && !cfg->admin_users && cfg->nusers > 0)
 		config_set(cfg, "admin_users", cfg->users[0].name, err, errlen);
+	/* Replicas of the URL's database (docs/routing.md): read_routing = auto,
+	 * checked as the URL's user. */
+	const char *envs[] = { "DATABASE_READ_URL", "DATABASE_REPLICA_URLS" };
+	for (size_t i = 0; url && i < ARRAY_SIZE(envs); i++) {
+		const char *v = getenv(envs[i]);
+		if (!v || !*v)
+			continue;
+		if (!config_apply_replica_urls(cfg, NULL, v, err, errlen)) {
+			config_unref(cfg);
+			return NULL;
+		}
+		if (!cfg->replica_check_user && cfg->nusers > 0)
+			config_set(cfg, "replica_check_user", cfg->users[0].name, err, errlen);
+	}
 	return cfg;
 }
 
