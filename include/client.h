@@ -35,6 +35,7 @@ typedef struct client {
 	list_node_t pool_node;     /* pool->clients (pool lock) */
 	list_node_t wait_node;     /* pool->waiters (pool lock) */
 	struct pool *pool;
+	struct pool *wait_pool;    /* the queue it waits in: pool or one of its replica pools (pool lock) */
 	struct server *server;     /* linked server (set under the pool lock) */
 	client_state_t state;
 	uint64_t id;
@@ -73,6 +74,11 @@ typedef struct client {
 	bool pinned;               /* holds state that cannot move: keeps its server */
 	bool state_warned;
 	param_set_t *raw_startup;  /* tracked startup values before normalisation (login only) */
+	/* Read routing (routing.h), for pools with replicas. */
+	bool ro_entry;             /* the _ro alias or default_transaction_read_only=on */
+	bool route_hold;           /* on a replica for one unit: hold what follows until answered */
+	bool ryw_pending;          /* on the primary for a write: learn its WAL position at the end */
+	uint64_t ryw_lsn;          /* the primary's WAL insert position after its last write */
 
 	struct sockaddr_in6 addr;  /* v4 addresses mapped; sin6_family AF_UNIX for unix sockets */
 	usec_t connect_wall;
@@ -100,6 +106,9 @@ void client_tick(worker_t *w, usec_t now);
 bool client_flush(client_t *c);
 /* The linked server's output drained: read more from the client. */
 void client_resume(client_t *c);
+/* The replica server c holds answered and its READ ONLY transaction is
+ * still open: relay what c sent meanwhile. */
+void client_route_resume(client_t *c);
 /* Frees a closing client whose last in-flight reference just went. */
 void client_free_deferred(client_t *c);
 

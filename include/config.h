@@ -63,7 +63,19 @@ typedef struct db_config {
 	char *application_name;
 	char *connect_query;
 	int sslmode;         /* TLS_MODE_INHERIT (server_tls_sslmode) or a tls_mode_t */
+	/* Read replicas (docs/routing.md). */
+	char *replicas;      /* "host:port,host:port" (validated); NULL = none */
+	int read_routing;    /* read_routing_t */
+	int64_t replica_max_lag;      /* bytes behind the primary; 0 = no limit */
+	usec_t replica_max_lag_time;  /* 0 = no limit */
+	usec_t replica_check_period;
+	int replica_fallback;         /* replica_fallback_t */
+	int read_your_writes;         /* bool */
 } db_config_t;
+
+typedef enum { READ_ROUTING_OFF = 0, READ_ROUTING_EXPLICIT, READ_ROUTING_AUTO } read_routing_t;
+typedef enum { REPLICA_FALLBACK_PRIMARY = 0, REPLICA_FALLBACK_ERROR } replica_fallback_t;
+#define CONFIG_MAX_REPLICAS 16
 
 /* One line of auth_file: "user" "secret". */
 typedef struct user_secret {
@@ -143,6 +155,8 @@ typedef struct config {
 	char *server_tls_protocols;
 	char *server_tls_ciphers;
 	int transaction_mode_session_state; /* session_state_mode_t */
+	char *readonly_suffix;   /* app + suffix = app's read-only entry point */
+	char *replica_check_user; /* the replica health checker's login; NULL = see routing.md */
 
 	db_config_t *dbs;
 	size_t ndbs;
@@ -234,6 +248,19 @@ int config_db_max_connections(const config_t *cfg, const db_config_t *db);
 int config_db_sslmode(const config_t *cfg, const db_config_t *db);
 /* Names of the TLS modes, indexed by tls_mode_t. */
 extern const char *const config_tls_mode_names[];
+
+/* A database's replicas: how many, and the i-th address (port defaults to
+ * the database's). */
+int config_db_replica_count(const db_config_t *db);
+bool config_db_replica(const db_config_t *db, int i, char *host, size_t cap, int *port);
+/* NAME + readonly_suffix of a database with replicas and no entry of its own:
+ * that database (its name in *base), else NULL. */
+const db_config_t *config_find_ro_alias(const config_t *cfg, const char *name);
+/* DATABASE_READ_URL / DATABASE_REPLICA_URLS: adds the hosts of comma-separated
+ * postgres:// URLs as replicas of database dbname (NULL = the only database
+ * other than "*"), with read_routing = auto unless set. */
+bool config_apply_replica_urls(config_t *cfg, const char *dbname, const char *urls, char *err,
+			       size_t errlen);
 
 /* Frees the strings of one db_config_t (not the struct itself). */
 void config_db_clear(db_config_t *db);

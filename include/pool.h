@@ -13,17 +13,27 @@
 #include "config.h"
 #include "list.h"
 #include "params.h"
+#include "routing.h"
 #include "runtime.h"
 #include "stats.h"
 
 struct client;
 struct server;
 struct worker;
+struct replica;
+struct replica_set;
 
 #define POOL_NORM_CACHE 32
 
+typedef enum { POOL_ROLE_PRIMARY = 0, POOL_ROLE_REPLICA } pool_role_t;
+
 typedef struct pool {
-	pthread_mutex_t lock;
+	/* A database with replicas has one pool per (database, user) that
+	 * clients log into (the primary's) and one per replica; they share
+	 * the primary pool's mutex, so a client waiting in any of them is
+	 * under one lock. */
+	pthread_mutex_t own_lock;
+	pthread_mutex_t *lockp;   /* &own_lock, or the primary pool's */
 	list_node_t rt_node;
 	runtime_t *rt;
 
@@ -93,6 +103,18 @@ typedef struct pool {
 	char last_login_error[256];
 	char last_login_sqlstate[6];
 
+	/* Read replicas (docs/routing.md). Fixed at creation except the
+	 * settings, which change under the lock. */
+	int role;                 /* pool_role_t */
+	struct pool *primary;     /* replica pools: the pool clients log into */
+	struct replica *replica;  /* replica pools: its health */
+	int n_replicas;           /* primary pools: replica pools (0 = no routing) */
+	struct pool *replicas[CONFIG_MAX_REPLICAS];
+	struct replica_set *rset;
+	int read_routing;         /* read_routing_t */
+	int replica_fallback;     /* replica_fallback_t */
+	bool read_your_writes;
+
 	stats_slot_t *stats;      /* [rt->nworkers], each written by its worker */
 	stats_counters_t period_prev, period_avg;  /* for SHOW STATS averages */
 	hist_t period_wait_prev, period_xact_prev, period_wait, period_xact;
@@ -120,12 +142,25 @@ static inline int pool_server_count(const pool_t *p)
 
 static inline void pool_lock(pool_t *p)
 {
-	pthread_mutex_lock(&p->lock);
+	pthread_mutex_lock(p->lockp);
 }
 static inline void pool_unlock(pool_t *p)
 {
-	pthread_mutex_unlock(&p->lock);
+	pthread_mutex_unlock(p->lockp);
 }
+
+/* ---- read routing ---- */
+typedef enum {
+	ROUTED_PRIMARY = 0,  /* not replica-bound */
+	ROUTED_REPLICA,
+	ROUTED_BEHIND,       /* replica-bound; no replica has replayed the client's writes: primary */
+	ROUTED_FALLBACK,     /* replica-bound; no usable replica: primary (replica_fallback = primary) */
+	ROUTED_ERROR,        /* replica-bound; no usable replica (replica_fallback = error) */
+} routed_t;
+
+/* Where a transaction of class cls goes: p itself, one of its replica
+ * pools, or NULL (ROUTED_ERROR). min_lsn: the client's last write. */
+pool_t *pool_route(pool_t *p, route_class_t cls, bool ro_entry, uint64_t min_lsn, routed_t *out);
 
 /* ---- decisions (caller holds no lock; these take it) ---- */
 typedef enum {

@@ -47,6 +47,7 @@ typedef struct ps_stmt {
 	uint16_t rq_refs;       /* answer-queue entries that point here */
 	bool in_map;            /* still known to the client under its name */
 	bool confirmed;         /* the server (or pgtide) answered ParseComplete */
+	uint8_t route_class;    /* routing.h route_stmt_t of its text, classified once */
 	uint8_t *body;          /* points into mem, after the name */
 	char mem[];             /* name\0 body */
 } ps_stmt_t;

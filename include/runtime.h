@@ -65,6 +65,7 @@ typedef struct runtime {
 
 	struct cancel_map *cancels;
 	struct authq_cache *authq_cache; /* auth_query answers, shared by the workers */
+	struct replica_registry *replicas; /* read replicas' health (replica.h) */
 
 	atomic_int nclients;      /* clients connected (for max_client_conn) */
 	atomic_uint_fast64_t next_id;

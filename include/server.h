@@ -73,6 +73,8 @@ typedef struct server {
 	bool login_sync;           /* the internal query is a login-time parameter sync */
 	bool reset_sent;           /* server_reset_query already sent for this reset */
 	bool check_release;        /* a ReadyForQuery is being relayed */
+	bool lsn_probe;            /* read-your-writes: the WAL position query is in flight */
+	bool lsn_done;             /* ... and answered (internal_done releases) */
 	uint32_t fwd_remaining;    /* bytes of a server message still to relay raw */
 	uint32_t skip_remaining;   /* bytes of a server message still to drop */
 	int cancel_pending;        /* cancels in flight (pool lock) */

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "pktbuf.h"
 #include "pool.h"
+#include "replica.h"
 #include "proto.h"
 #include "runtime.h"
 #include "server.h"
@@ -94,7 +95,7 @@ static const char *const pool_cols[] = {
 	"total_wait_p50_us:l", "total_wait_p95_us:l", "total_wait_p99_us:l", "total_wait_max_us:l",
 	"total_xact_p50_us:l", "total_xact_p95_us:l", "total_xact_p99_us:l", "total_xact_max_us:l",
 	"utilization:n", "wait_timeouts:l", "wait_abandoned:l", "wait_canceled:l", "wait_killed:l",
-	"wait_failed:l",
+	"wait_failed:l", "role", "address",
 };
 
 static int put_quantiles(fmt_ring_t *f, const char **vals, int nv, const hist_t *h)
@@ -128,9 +129,14 @@ static void pool_row(admin_out_t *o, pool_t *p, usec_t now)
 	}
 	const char *vals[ARRAY_SIZE(pool_cols)];
 	int nv = 0;
+	/* Clients log into the primary's pool; a replica pool's row counts the
+	 * clients its servers serve. */
+	int group_waiting = p->n_waiting;
+	for (int i = 0; i < p->n_replicas; i++)
+		group_waiting += p->replicas[i]->n_waiting;
 	vals[nv++] = p->dbname;
 	vals[nv++] = p->user;
-	vals[nv++] = fmt_i64(&f, p->n_clients - p->n_waiting);
+	vals[nv++] = fmt_i64(&f, p->role == POOL_ROLE_REPLICA ? p->n_active + moving : p->n_clients - group_waiting);
 	vals[nv++] = fmt_i64(&f, p->n_waiting);
 	vals[nv++] = "0";
 	vals[nv++] = "0";
@@ -159,6 +165,10 @@ static void pool_row(admin_out_t *o, pool_t *p, usec_t now)
 	vals[nv++] = fmt_u64(&f, t.wait_canceled_count);
 	vals[nv++] = fmt_u64(&f, t.wait_killed_count);
 	vals[nv++] = fmt_u64(&f, t.wait_failed_count);
+	char address[300];
+	snprintf(address, sizeof(address), p->host[0] == '/' ? "%s/.s.PGSQL.%d" : "%s:%d", p->host, p->port);
+	vals[nv++] = p->role == POOL_ROLE_REPLICA ? "replica" : "primary";
+	vals[nv++] = address;
 	out_row(o, vals, nv);
 }
 
@@ -331,7 +341,7 @@ static void show_totals(client_t *c, admin_out_t *o)
 static const char *const conn_cols[] = {
 	"type", "user", "database", "replication", "state", "addr", "port:i", "local_addr", "local_port:i",
 	"connect_time", "request_time", "wait:i", "wait_us:i", "close_needed:i", "ptr", "link",
-	"remote_pid:i", "tls", "application_name", "prepared_statements:i", "id:l",
+	"remote_pid:i", "tls", "application_name", "prepared_statements:i", "id:l", "role",
 };
 
 static const char *client_state_name(const client_t *c)
@@ -357,7 +367,7 @@ static void client_row(admin_out_t *o, const client_t *c, usec_t now)
 		"C", c->user, c->dbname, "no", client_state_name(c), addr, fmt_i64(&f, port), laddr,
 		fmt_i64(&f, lport), ct, ct, fmt_i64(&f, wait / USEC_PER_SEC),
 		fmt_i64(&f, wait % USEC_PER_SEC), "0", ptr, c->server ? link : "", "0", "", app, "0",
-		fmt_u64(&f, c->id),
+		fmt_u64(&f, c->id), c->ro_entry ? "replica" : "",
 	};
 	out_row(o, vals, ARRAY_SIZE(vals));
 }
@@ -412,6 +422,7 @@ static void server_row(admin_out_t *o, const pool_t *p, const server_t *s)
 		"S", p->server_user, p->server_dbname, "no", server_state_name(s->state), p->host,
 		fmt_i64(&f, p->port), "", "0", ct, ct, "0", "0", fmt_i64(&f, s->close_needed), ptr,
 		s->client ? link : "", fmt_u64(&f, s->backend_pid), "", "", "0", fmt_u64(&f, s->id),
+		p->role == POOL_ROLE_REPLICA ? "replica" : "primary",
 	};
 	out_row(o, vals, ARRAY_SIZE(vals));
 }
@@ -437,6 +448,44 @@ static void show_servers(client_t *c, admin_out_t *o)
 		pool_unlock(p);
 	}
 	pthread_mutex_unlock(&rt->pools_lock);
+	out_complete(o, "SHOW");
+}
+
+/* ---- SHOW REPLICAS ---- */
+
+static const char *const replica_cols[] = {
+	"database", "host", "port:i", "state", "replay_lsn", "lag_bytes:l", "lag_ms:l", "transactions:l",
+	"checks:l", "check_failures:l", "login_failures:l", "fallbacks:l", "state_since", "last_error",
+};
+
+static void replica_rows(replica_set_t *set, void *arg)
+{
+	admin_out_t *o = arg;
+	for (int i = 0; i < set->n; i++) {
+		replica_t *r = &set->r[i];
+		fmt_ring_t f = { .next = 0 };
+		char lsn[32], since[40], err[sizeof(r->last_error)];
+		uint64_t l = atomic_load(&r->replay_lsn);
+		snprintf(lsn, sizeof(lsn), "%X/%X", (unsigned)(l >> 32), (unsigned)l);
+		clock_format_wall((usec_t)atomic_load(&r->state_since_wall), since, sizeof(since));
+		pthread_mutex_lock(&set->lock);
+		strlcpy_ok(err, r->last_error, sizeof(err));
+		pthread_mutex_unlock(&set->lock);
+		const char *vals[] = {
+			set->dbname, r->host, fmt_i64(&f, r->port), replica_state_names[atomic_load(&r->state)], lsn,
+			fmt_i64(&f, atomic_load(&r->lag_bytes)), fmt_i64(&f, atomic_load(&r->lag_usec) / USEC_PER_MSEC),
+			fmt_u64(&f, atomic_load(&r->transactions)), fmt_u64(&f, atomic_load(&r->checks)),
+			fmt_u64(&f, atomic_load(&r->check_failures)), fmt_u64(&f, atomic_load(&r->login_failures)),
+			fmt_u64(&f, atomic_load(&set->fallbacks)), since, err,
+		};
+		out_row(o, vals, ARRAY_SIZE(vals));
+	}
+}
+
+static void show_replicas(client_t *c, admin_out_t *o)
+{
+	out_header(o, replica_cols, ARRAY_SIZE(replica_cols));
+	replica_for_each(rt_of(c), replica_rows, o);
 	out_complete(o, "SHOW");
 }
 
@@ -684,7 +733,7 @@ static void show_help(admin_out_t *o)
 {
 	pktbuf_notice(&o->pb, "00000",
 		      "Console usage\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION\n"
-		      "\tSHOW LISTS|MEM|STATE|DNS_HOSTS|DNS_ZONES\n"
+		      "\tSHOW LISTS|MEM|STATE|REPLICAS|DNS_HOSTS|DNS_ZONES\n"
 		      "\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS\n"
 		      "\tSET key = arg\n\tRELOAD\n\tPAUSE [<db>]\n\tRESUME [<db>]\n"
 		      "\tDISABLE <db>\n\tENABLE <db>\n\tRECONNECT [<db>]\n\tKILL [<db>]\n"
@@ -769,6 +818,8 @@ static bool run_show(client_t *c, admin_out_t *o, const char *what)
 		show_empty(o, dns_zones_cols, ARRAY_SIZE(dns_zones_cols));
 	else if (strcmp(what, "USERS") == 0)
 		show_users(c, o);
+	else if (strcmp(what, "REPLICAS") == 0)
+		show_replicas(c, o);
 	else
 		return false;
 	return true;

@@ -27,6 +27,8 @@
 #include "log.h"
 #include "pktbuf.h"
 #include "pool.h"
+#include "replica.h"
+#include "routing.h"
 #include "prepared_relay.h"
 #include "session_state.h"
 #include "runtime.h"
@@ -989,6 +991,19 @@ static bool params_known(client_t *c)
 
 static bool client_acquire(client_t *c);
 
+/* options=-c default_transaction_read_only=on (or the parameter itself). */
+static bool startup_read_only(const client_t *c)
+{
+	uint32_t pos = 0;
+	const char *name, *value;
+	while (param_extras_next(&c->extras, &pos, &name, &value)) {
+		if (strcasecmp(name, "default_transaction_read_only") == 0)
+			return strcasecmp(value, "on") == 0 || strcasecmp(value, "true") == 0 ||
+			       strcasecmp(value, "1") == 0 || strcasecmp(value, "yes") == 0;
+	}
+	return false;
+}
+
 static void login_complete(client_t *c)
 {
 	const config_t *cfg = cfg_of(c);
@@ -1009,7 +1024,18 @@ static void login_complete(client_t *c)
 		fatal(c, "57P03", msg);
 		return;
 	}
-	c->pool = pool_get(rt, cfg, c->dbname, c->user, &sqlstate, msg, sizeof(msg));
+	/* app_ro: database app, every transaction to its replicas; the session
+	 * is read-only too, so a fallback to the primary cannot write. */
+	const char *dbname = c->dbname;
+	const db_config_t *alias = config_find_ro_alias(cfg, c->dbname);
+	if (alias) {
+		dbname = alias->name;
+		c->ro_entry = true;
+		param_extras_add(&c->extras, "default_transaction_read_only", "on");
+	} else {
+		c->ro_entry = startup_read_only(c);
+	}
+	c->pool = pool_get(rt, cfg, dbname, c->user, &sqlstate, msg, sizeof(msg));
 	if (!c->pool || c->pool->disabled) {
 		free_auth(c, auth);
 		fatal(c, c->pool ? "3D000" : sqlstate,
@@ -1086,6 +1112,53 @@ void client_server_assigned(client_t *c, server_t *s)
 	server_flush(s);
 }
 
+/* A named statement's class for routing, from the client's own map,
+ * classified once per statement. */
+static route_stmt_t named_class(void *arg, const char *name, size_t len)
+{
+	client_t *c = arg;
+	ps_stmt_t *st = ps_map_find(&c->ps, name, len);
+	if (!st)
+		return ROUTE_STMT_UNKNOWN;
+	if (st->route_class == ROUTE_STMT_UNKNOWN) {
+		const char *q = (const char *)st->body;
+		const char *z = memchr(q, '\0', st->body_len);
+		st->route_class = (uint8_t)(z ? routing_classify_text(q, (size_t)(z - q)) : ROUTE_STMT_OTHER);
+	}
+	return (route_stmt_t)st->route_class;
+}
+
+/* The pool this transaction runs in (docs/routing.md): classifies the
+ * messages that start it, asks the pool, and notes what the relay must do
+ * (hold pipelined messages on a replica; learn the WAL position after a
+ * write). NULL when it must fail (replica_fallback = error). */
+static pool_t *route_transaction(client_t *c, bool *failed_replica)
+{
+	pool_t *p = c->pool;
+	route_class_t cls = ROUTE_CLASS_WRITE;
+	iobuf_t *in = c->link.in;
+	c->route_hold = false;
+	c->ryw_pending = false;
+	if (c->state != CL_READY)
+		return p; /* the login-time parameter sync: the primary */
+	if (!c->ro_entry && in && p->read_routing != READ_ROUTING_OFF) {
+		size_t unit;
+		cls = routing_classify_messages(iobuf_head(in), iobuf_len(in), named_class, c, &unit);
+	}
+	routed_t how;
+	pool_t *target = pool_route(p, cls, c->ro_entry, c->ryw_lsn, &how);
+	if (how == ROUTED_REPLICA) {
+		/* What follows the unit may write: it waits for the answer. The
+		 * _ro entry point sends everything to replicas anyway. */
+		c->route_hold = !c->ro_entry;
+		(void)failed_replica;
+	} else if (how == ROUTED_PRIMARY) {
+		c->ryw_pending = cls == ROUTE_CLASS_WRITE && !c->ro_entry && p->read_your_writes &&
+				 p->read_routing != READ_ROUTING_OFF && p->pool_mode == POOL_MODE_TRANSACTION;
+	}
+	return target;
+}
+
 /* Asks the pool for a server; true when one is linked right now. */
 static bool client_acquire(client_t *c)
 {
@@ -1099,7 +1172,24 @@ static bool client_acquire(client_t *c)
 		return false;
 	}
 	c->wait_start = now;
-	acquire_t r = pool_acquire(c->pool, c, c->link.worker, &s, &home, now);
+	pool_t *p = c->pool;
+	acquire_t r;
+	for (int tries = 0;; tries++) {
+		if (c->pool->n_replicas > 0) {
+			p = route_transaction(c, NULL);
+			if (!p) {
+				client_fail_request(c, "08006", "no replica is available (replica_fallback = error)",
+						    c->state != CL_READY);
+				return false;
+			}
+		}
+		r = pool_acquire(p, c, c->link.worker, &s, &home, now);
+		/* A replica whose logins fail is out until a check says
+		 * otherwise: the transaction goes elsewhere. */
+		if (r != ACQ_FAIL_RETRY || p->role != POOL_ROLE_REPLICA || tries > CONFIG_MAX_REPLICAS)
+			break;
+		replica_note_failure(p->replica, p->last_login_error[0] ? p->last_login_error : "login failed");
+	}
 	switch (r) {
 	case ACQ_GOT_LOCAL:
 		count_assignment(c);
@@ -1109,17 +1199,17 @@ static bool client_acquire(client_t *c)
 	case ACQ_GOT_REMOTE_WARM:
 		worker_post(home, server_move_fn, s, c);
 		if (r == ACQ_GOT_REMOTE_WARM)
-			server_connect_on(c->pool, c->link.worker);
+			server_connect_on(p, c->link.worker);
 		return false;
 	case ACQ_WAIT_CONNECT:
-		server_connect_on(c->pool, c->link.worker);
+		server_connect_on(p, c->link.worker);
 		return false;
 	case ACQ_WAIT:
 	case ACQ_PAUSED:
 		return false;
 	case ACQ_FAIL_RETRY:
-		client_fail_request(c, c->pool->last_login_sqlstate[0] ? c->pool->last_login_sqlstate : "08006",
-				    c->pool->last_login_error, c->state != CL_READY);
+		client_fail_request(c, p->last_login_sqlstate[0] ? p->last_login_sqlstate : "08006",
+				    p->last_login_error, c->state != CL_READY);
 		return false;
 	}
 	return false;
@@ -1367,6 +1457,10 @@ static bool relay_step(client_t *c, iobuf_t *in)
 			return true;
 		if (c->waiting || c->server_incoming || !client_acquire(c))
 			return false;
+	} else if (c->route_hold && c->server->expected_rfq > 0 && !c->pending_since_sync) {
+		/* On a replica for one read-only unit: what follows waits until
+		 * the server answered, then goes wherever it belongs. */
+		return false;
 	}
 	if ((type == FE_QUERY || type == FE_PARSE) && c->pool->pool_mode == POOL_MODE_TRANSACTION &&
 	    !scan_session_effects(c, in, type, total))
@@ -1594,6 +1688,12 @@ void client_fail_request(client_t *c, const char *sqlstate, const char *msg, boo
 	}
 	client_relay(c);
 	link_flush(&c->link);
+}
+
+void client_route_resume(client_t *c)
+{
+	if (c->state == CL_READY && c->server && c->link.in && iobuf_len(c->link.in))
+		client_relay(c);
 }
 
 void client_retry_fn(worker_t *w, void *a, void *b)

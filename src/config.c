@@ -45,6 +45,9 @@ const char *const config_tls_mode_names[] = { "disable", "allow", "prefer", "req
 					      "verify-full", NULL };
 /* Index = session_state_mode_t. */
 static const char *const session_state_names[] = { "pin", "warn", "error", NULL };
+/* Index = read_routing_t / replica_fallback_t. */
+static const char *const read_routing_names[] = { "off", "explicit", "auto", NULL };
+static const char *const replica_fallback_names[] = { "primary", "error", NULL };
 
 /* Field name == setting name, so one macro per type keeps the table honest. */
 #define S_ENTRY(f, t, def, rel, lo, hi, en, help) \
@@ -176,6 +179,10 @@ static const config_setting_t settings[] = {
 	      "TLS versions allowed with servers (same syntax as client_tls_protocols)"),
 	S_STR(server_tls_ciphers, "default", true,
 	      "TLS 1.2 cipher list for servers in OpenSSL syntax; default = OpenSSL's defaults"),
+	S_STR(readonly_suffix, "_ro", true,
+	      "A database with replicas also answers as its name plus this suffix, routing every transaction to replicas"),
+	S_STR(replica_check_user, "", true,
+	      "User the replica health checker logs in as; empty = the database's user, else the OS user"),
 };
 
 size_t config_setting_count(void)
@@ -603,7 +610,140 @@ config_t *config_new_defaults(void)
 /* Databases                                                           */
 /* ------------------------------------------------------------------ */
 
-typedef enum { DBK_STRING, DBK_INT, DBK_POOL_MODE, DBK_SSLMODE } db_key_type_t;
+/* "16MB", "512 kB", "1048576" (bytes), units B, kB, MB, GB, TB of 1024. */
+static bool parse_bytes(const char *text, int64_t *out, char *why, size_t cap)
+{
+	static const char *const units[] = { "b", "kb", "mb", "gb", "tb", NULL };
+	const char *p = text;
+	int64_t v = 0;
+
+	if (!isdigit((unsigned char)*p))
+		return fail(why, cap, "'%.64s' is not a size (e.g. 16MB, 512kB, 1048576)", text);
+	for (; isdigit((unsigned char)*p); p++) {
+		if (v > (INT64_MAX - 9) / 10)
+			return fail(why, cap, "'%.64s' is too large", text);
+		v = v * 10 + (*p - '0');
+	}
+	p = skip_ws(p);
+	if (*p) {
+		int u = word_index(units, p);
+		if (u < 0)
+			return fail(why, cap, "'%.64s' has an unknown unit (use B, kB, MB, GB or TB)", text);
+		for (int i = 0; i < u; i++) {
+			if (v > INT64_MAX / 1024)
+				return fail(why, cap, "'%.64s' is too large", text);
+			v *= 1024;
+		}
+	}
+	*out = v;
+	return true;
+}
+
+/* One "host", "host:port" or "[v6]:port" of a replicas list, [p, end). */
+static bool host_entry(const char *p, const char *end, char *host, size_t hcap, int *port)
+{
+	const char *hend, *colon;
+
+	if (p < end && *p == '[') {
+		hend = memchr(p, ']', (size_t)(end - p));
+		if (!hend)
+			return false;
+		p++;
+		colon = hend + 1 < end ? hend + 1 : NULL;
+		if (colon && *colon != ':')
+			return false;
+	} else {
+		colon = memchr(p, ':', (size_t)(end - p));
+		hend = colon ? colon : end;
+	}
+	if (hend == p || (size_t)(hend - p) >= hcap)
+		return false;
+	memcpy(host, p, (size_t)(hend - p));
+	host[hend - p] = '\0';
+	if (colon) {
+		int64_t v = 0;
+		char digits[8], why[8];
+		size_t n = (size_t)(end - colon - 1);
+
+		if (n < 1 || n > 5)
+			return false;
+		memcpy(digits, colon + 1, n);
+		digits[n] = '\0';
+		if (!parse_int(digits, 1, 65535, &v, why, sizeof(why)))
+			return false;
+		*port = (int)v;
+	}
+	return true;
+}
+
+/* Walks a replicas list: the i-th entry, or false past the end / on error. */
+static bool hosts_at(const char *list, int i, char *host, size_t hcap, int *port, bool *bad)
+{
+	const char *p = list;
+
+	*bad = false;
+	for (int k = 0; p && *p; k++) {
+		const char *start = skip_ws(p), *comma = strchr(start, ',');
+		const char *end = comma ? comma : start + strlen(start);
+
+		while (end > start && isspace((unsigned char)end[-1]))
+			end--;
+		if (k == i) {
+			*bad = !host_entry(start, end, host, hcap, port);
+			return !*bad;
+		}
+		p = comma ? comma + 1 : NULL;
+	}
+	return false;
+}
+
+static bool hosts_ok(const char *list, char *why, size_t cap)
+{
+	char host[256];
+	int port = 0, n = 0;
+	bool bad = false;
+
+	while (hosts_at(list, n, host, sizeof(host), &port, &bad))
+		n++;
+	if (bad)
+		return fail(why, cap, "replicas: entry %d is not host, host:port or [address]:port", n + 1);
+	if (n > CONFIG_MAX_REPLICAS)
+		return fail(why, cap, "replicas: at most %d replicas", CONFIG_MAX_REPLICAS);
+	return true;
+}
+
+int config_db_replica_count(const db_config_t *db)
+{
+	char host[256];
+	int port = 0, n = 0;
+	bool bad;
+
+	if (!db || !db->replicas)
+		return 0;
+	while (n < CONFIG_MAX_REPLICAS && hosts_at(db->replicas, n, host, sizeof(host), &port, &bad))
+		n++;
+	return n;
+}
+
+bool config_db_replica(const db_config_t *db, int i, char *host, size_t cap, int *port)
+{
+	bool bad;
+
+	*port = db->port > 0 ? db->port : 5432;
+	return db->replicas && hosts_at(db->replicas, i, host, cap, port, &bad);
+}
+
+typedef enum {
+	DBK_STRING,
+	DBK_INT,
+	DBK_POOL_MODE,
+	DBK_SSLMODE,
+	DBK_ENUM,     /* int, index into names */
+	DBK_BOOL,     /* int 0/1 */
+	DBK_BYTES,    /* int64_t: 16MB, 512kB, 1048576 */
+	DBK_DURATION, /* usec_t */
+	DBK_HOSTS,    /* string: host[:port],host[:port] */
+} db_key_type_t;
 
 /* The keys of a [databases] connection string and of a [database NAME] section. */
 static const struct db_key {
@@ -611,24 +751,37 @@ static const struct db_key {
 	db_key_type_t type;
 	size_t offset;
 	int min, max;
+	const char *const *names; /* DBK_ENUM */
 } db_keys[] = {
-	{ "host", DBK_STRING, offsetof(db_config_t, host), 0, 0 },
-	{ "port", DBK_INT, offsetof(db_config_t, port), 1, 65535 },
-	{ "dbname", DBK_STRING, offsetof(db_config_t, dbname), 0, 0 },
-	{ "user", DBK_STRING, offsetof(db_config_t, user), 0, 0 },
-	{ "password", DBK_STRING, offsetof(db_config_t, password), 0, 0 },
-	{ "pool_size", DBK_INT, offsetof(db_config_t, pool_size), 1, 100000 },
-	{ "pool_mode", DBK_POOL_MODE, offsetof(db_config_t, pool_mode), 0, 0 },
-	{ "min_pool_size", DBK_INT, offsetof(db_config_t, min_pool_size), 0, 100000 },
-	{ "reserve_pool", DBK_INT, offsetof(db_config_t, reserve_pool), 0, 100000 },
-	{ "max_db_connections", DBK_INT, offsetof(db_config_t, max_db_connections), 0, 1000000 },
-	{ "client_encoding", DBK_STRING, offsetof(db_config_t, client_encoding), 0, 0 },
-	{ "datestyle", DBK_STRING, offsetof(db_config_t, datestyle), 0, 0 },
-	{ "timezone", DBK_STRING, offsetof(db_config_t, timezone), 0, 0 },
-	{ "application_name", DBK_STRING, offsetof(db_config_t, application_name), 0, 0 },
-	{ "connect_query", DBK_STRING, offsetof(db_config_t, connect_query), 0, 0 },
-	{ "sslmode", DBK_SSLMODE, offsetof(db_config_t, sslmode), 0, 0 },
+	{ "host", DBK_STRING, offsetof(db_config_t, host), 0, 0, NULL },
+	{ "port", DBK_INT, offsetof(db_config_t, port), 1, 65535, NULL },
+	{ "dbname", DBK_STRING, offsetof(db_config_t, dbname), 0, 0, NULL },
+	{ "user", DBK_STRING, offsetof(db_config_t, user), 0, 0, NULL },
+	{ "password", DBK_STRING, offsetof(db_config_t, password), 0, 0, NULL },
+	{ "pool_size", DBK_INT, offsetof(db_config_t, pool_size), 1, 100000, NULL },
+	{ "pool_mode", DBK_POOL_MODE, offsetof(db_config_t, pool_mode), 0, 0, NULL },
+	{ "min_pool_size", DBK_INT, offsetof(db_config_t, min_pool_size), 0, 100000, NULL },
+	{ "reserve_pool", DBK_INT, offsetof(db_config_t, reserve_pool), 0, 100000, NULL },
+	{ "max_db_connections", DBK_INT, offsetof(db_config_t, max_db_connections), 0, 1000000, NULL },
+	{ "client_encoding", DBK_STRING, offsetof(db_config_t, client_encoding), 0, 0, NULL },
+	{ "datestyle", DBK_STRING, offsetof(db_config_t, datestyle), 0, 0, NULL },
+	{ "timezone", DBK_STRING, offsetof(db_config_t, timezone), 0, 0, NULL },
+	{ "application_name", DBK_STRING, offsetof(db_config_t, application_name), 0, 0, NULL },
+	{ "connect_query", DBK_STRING, offsetof(db_config_t, connect_query), 0, 0, NULL },
+	{ "sslmode", DBK_SSLMODE, offsetof(db_config_t, sslmode), 0, 0, NULL },
+	{ "replicas", DBK_HOSTS, offsetof(db_config_t, replicas), 0, 0, NULL },
+	{ "read_routing", DBK_ENUM, offsetof(db_config_t, read_routing), 0, 0, read_routing_names },
+	{ "replica_max_lag", DBK_BYTES, offsetof(db_config_t, replica_max_lag), 0, 0, NULL },
+	{ "replica_max_lag_time", DBK_DURATION, offsetof(db_config_t, replica_max_lag_time), 0, 0, NULL },
+	{ "replica_check_period", DBK_DURATION, offsetof(db_config_t, replica_check_period), 0, 0, NULL },
+	{ "replica_fallback", DBK_ENUM, offsetof(db_config_t, replica_fallback), 0, 0, replica_fallback_names },
+	{ "read_your_writes", DBK_BOOL, offsetof(db_config_t, read_your_writes), 0, 0, NULL },
 };
+
+static bool db_key_is_string(const struct db_key *k)
+{
+	return k->type == DBK_STRING || k->type == DBK_HOSTS;
+}
 
 static char **db_str(db_config_t *db, size_t i)
 {
@@ -646,6 +799,12 @@ static void db_init(db_config_t *db, const char *name)
 	db->max_db_connections = -1;
 	db->pool_mode = POOL_MODE_INHERIT;
 	db->sslmode = TLS_MODE_INHERIT;
+	db->read_routing = READ_ROUTING_EXPLICIT;
+	db->replica_max_lag = (int64_t)16 << 20;
+	db->replica_max_lag_time = SEC(10);
+	db->replica_check_period = SEC(1);
+	db->replica_fallback = REPLICA_FALLBACK_PRIMARY;
+	db->read_your_writes = 1;
 }
 
 void config_db_clear(db_config_t *db)
@@ -654,7 +813,7 @@ void config_db_clear(db_config_t *db)
 		return;
 	free(db->name);
 	for (size_t i = 0; i < ARRAY_SIZE(db_keys); i++)
-		if (db_keys[i].type == DBK_STRING)
+		if (db_key_is_string(&db_keys[i]))
 			free(*db_str(db, i));
 	memset(db, 0, sizeof(*db));
 }
@@ -664,7 +823,7 @@ static void db_copy(db_config_t *dst, const db_config_t *src)
 	*dst = *src;
 	dst->name = xstrdup(src->name);
 	for (size_t i = 0; i < ARRAY_SIZE(db_keys); i++)
-		if (db_keys[i].type == DBK_STRING)
+		if (db_key_is_string(&db_keys[i]))
 			*db_str(dst, i) = dup_or_null(*db_str(dst, i));
 }
 
@@ -673,6 +832,7 @@ static bool db_set_key(db_config_t *db, const char *key, const char *value, char
 {
 	int64_t v = 0;
 	int mode;
+	bool b;
 
 	for (size_t i = 0; i < ARRAY_SIZE(db_keys); i++) {
 		const struct db_key *k = &db_keys[i];
@@ -705,6 +865,35 @@ static bool db_set_key(db_config_t *db, const char *key, const char *value, char
 					    "sslmode '%.64s' is not one of: disable, allow, prefer, require, verify-ca, verify-full",
 					    value);
 			*slot = mode;
+			return true;
+		case DBK_ENUM: {
+			char list[128];
+
+			mode = word_index(k->names, value);
+			if (mode >= 0) {
+				*slot = mode;
+				return true;
+			}
+			join_words(k->names, list, sizeof(list));
+			return fail(why, cap, "%s '%.64s' is not one of: %s", k->name, value, list);
+		}
+		case DBK_BOOL:
+			if (!parse_bool(value, &b, why, cap))
+				return false;
+			*slot = b;
+			return true;
+		case DBK_BYTES:
+			if (!parse_bytes(value, (int64_t *)(void *)slot, why, cap))
+				return fail(why + strlen(why), cap - strlen(why), " for '%s'", k->name);
+			return true;
+		case DBK_DURATION:
+			if (!parse_duration(value, (usec_t *)(void *)slot, why, cap))
+				return fail(why + strlen(why), cap - strlen(why), " for '%s'", k->name);
+			return true;
+		case DBK_HOSTS:
+			if (!hosts_ok(value, why, cap))
+				return false;
+			replace_str(db_str(db, i), value);
 			return true;
 		}
 	}
@@ -1616,6 +1805,78 @@ bool config_apply_database_url(config_t *cfg, const char *url, char *err, size_t
 	return true;
 }
 
+bool config_apply_replica_urls(config_t *cfg, const char *dbname, const char *urls, char *err,
+			       size_t errlen)
+{
+	db_config_t *db = NULL;
+	char why[REASON_MAX];
+	char *list = NULL;
+	size_t len = 0;
+	const char *p = urls;
+
+	if (dbname) {
+		db = db_find_exact(cfg, dbname);
+	} else {
+		for (size_t i = 0; i < cfg->ndbs; i++) {
+			if (strcmp(cfg->dbs[i].name, "*") == 0)
+				continue;
+			if (db)
+				return fail(err, errlen, "replica URLs: several databases; which one is unclear");
+			db = &cfg->dbs[i];
+		}
+	}
+	if (!db)
+		return fail(err, errlen, "replica URLs: no database to add replicas to (set DATABASE_URL)");
+	while (*(p = skip_ws(p))) {
+		const char *comma = strchr(p, ',');
+		size_t n = comma ? (size_t)(comma - p) : strlen(p);
+		char *one = xmalloc(n + 1);
+		url_parts_t u = { .port = 5432, .sslmode = TLS_MODE_INHERIT };
+		bool ok;
+
+		memcpy(one, p, n);
+		one[n] = '\0';
+		while (n && isspace((unsigned char)one[n - 1]))
+			one[--n] = '\0';
+		ok = url_parse(one, &u, why, sizeof(why));
+		free(one);
+		if (ok && (!u.host || strchr(u.host, ',') || strchr(u.host, ' ')))
+			ok = fail(why, sizeof(why), "a replica URL needs one host");
+		if (ok) {
+			size_t need = len + strlen(u.host) + 16;
+			bool v6 = strchr(u.host, ':') != NULL;
+
+			list = xrealloc(list, need);
+			len += (size_t)snprintf(list + len, need - len, "%s%s%s%s:%d", len ? "," : "",
+						v6 ? "[" : "", u.host, v6 ? "]" : "", u.port);
+		}
+		url_parts_free(&u);
+		if (!ok) {
+			free(list);
+			return fail(err, errlen, "replica URL: %s", why);
+		}
+		p = comma ? comma + 1 : p + n;
+	}
+	if (!list)
+		return true;
+	if (db->replicas) {
+		size_t need = strlen(db->replicas) + len + 2;
+		char *joined = xmalloc(need);
+
+		snprintf(joined, need, "%s,%s", db->replicas, list);
+		free(list);
+		list = joined;
+	}
+	if (!hosts_ok(list, why, sizeof(why))) {
+		free(list);
+		return fail(err, errlen, "replica URLs: %s", why);
+	}
+	free(db->replicas);
+	db->replicas = list;
+	db->read_routing = READ_ROUTING_AUTO;
+	return true;
+}
+
 /* ------------------------------------------------------------------ */
 /* Lifetime                                                            */
 /* ------------------------------------------------------------------ */
@@ -1685,6 +1946,22 @@ const db_config_t *config_find_db(const config_t *cfg, const char *name)
 	const db_config_t *db = name ? db_find_exact(cfg, name) : NULL;
 
 	return db ? db : db_find_exact(cfg, "*");
+}
+
+const db_config_t *config_find_ro_alias(const config_t *cfg, const char *name)
+{
+	const char *suffix = cfg->readonly_suffix;
+	size_t n = name ? strlen(name) : 0, sn = suffix ? strlen(suffix) : 0;
+	char base[256];
+	const db_config_t *db;
+
+	if (!sn || n <= sn || n - sn >= sizeof(base) || strcmp(name + n - sn, suffix) != 0 ||
+	    db_find_exact(cfg, name))
+		return NULL;
+	memcpy(base, name, n - sn);
+	base[n - sn] = '\0';
+	db = db_find_exact(cfg, base);
+	return db && db->replicas ? db : NULL;
 }
 
 static int user_key_cmp(const void *key, const void *elem)

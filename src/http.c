@@ -80,13 +80,43 @@ void http_snapshot_take(runtime_t *rt, http_snapshot_t *s)
 	pthread_mutex_unlock(&rt->pools_lock);
 	s->pools = xcalloc((size_t)MAX(s->npools, 1), sizeof(*s->pools));
 	usec_t now = clock_mono_usec();
+	/* A replica pool adds to its primary's series (one per database and
+	 * user); it follows its primary in the registry. */
+	int nkept = 0;
 	for (int i = 0; i < s->npools; i++) {
-		http_pool_snap_t *ps = &s->pools[i];
-		ps->database = xstrdup(pools[i]->dbname);
-		ps->user = xstrdup(pools[i]->user);
-		pool_stats_total(pools[i], &ps->total, &ps->wait, &ps->xact);
-		snap_gauges(pools[i], ps, now);
+		pool_t *p = pools[i];
+		if (p->role == POOL_ROLE_REPLICA) {
+			int k;
+			for (k = nkept - 1; k >= 0 && pools[k] != p->primary; k--)
+				;
+			if (k < 0)
+				continue;
+			http_pool_snap_t *ps = &s->pools[k], rs = { 0 };
+			stats_counters_t t;
+			hist_t *h = xmalloc(2 * sizeof(hist_t));
+			pool_stats_total(p, &t, &h[0], &h[1]);
+			stats_counters_add(&ps->total, &t);
+			hist_merge(&ps->wait, &h[0]);
+			hist_merge(&ps->xact, &h[1]);
+			free(h);
+			snap_gauges(p, &rs, now);
+			ps->servers_active += rs.servers_active;
+			ps->servers_idle += rs.servers_idle;
+			ps->servers_login += rs.servers_login;
+			ps->servers_tested += rs.servers_tested;
+			ps->servers_being_canceled += rs.servers_being_canceled;
+			ps->clients_waiting += rs.clients_waiting;
+			ps->clients_active -= rs.clients_waiting;
+			continue;
+		}
+		pools[nkept] = p;
+		http_pool_snap_t *ps = &s->pools[nkept++];
+		ps->database = xstrdup(p->dbname);
+		ps->user = xstrdup(p->user);
+		pool_stats_total(p, &ps->total, &ps->wait, &ps->xact);
+		snap_gauges(p, ps, now);
 	}
+	s->npools = nkept;
 	free(pools);
 }
 

@@ -27,6 +27,7 @@
 #include "log.h"
 #include "net.h"
 #include "pool.h"
+#include "replica.h"
 #include "runtime.h"
 #include "server.h"
 #include "tls.h"
@@ -73,6 +74,17 @@ static void usage(FILE *out)
 		"Signals: SIGHUP reloads the configuration, SIGTERM finishes running\n"
 		"transactions then exits, SIGINT exits at once.\n",
 		PGTIDE_VERSION);
+}
+
+/* Replica sets for every database with replicas, so their health is known
+ * before the first client arrives; then the checker thread. */
+static bool start_replica_checks(runtime_t *rt)
+{
+	const config_t *cfg = runtime_cfg(rt);
+	for (size_t i = 0; i < cfg->ndbs; i++)
+		if (strcmp(cfg->dbs[i].name, "*") != 0 && config_db_replica_count(&cfg->dbs[i]) > 0)
+			replica_set_get(rt, cfg, &cfg->dbs[i], cfg->dbs[i].name);
+	return replica_checker_start(rt);
 }
 
 static int parse_args(int argc, char **argv, options_t *o)
@@ -150,6 +162,20 @@ static config_t *load_config(const char *path, const char *url, char *err, size_
 	/* Zero-config: the URL's user runs the show, console included. */
 	if (!path && url && !cfg->admin_users && cfg->nusers > 0)
 		config_set(cfg, "admin_users", cfg->users[0].name, err, errlen);
+	/* Replicas of the URL's database (docs/routing.md): read_routing = auto,
+	 * checked as the URL's user. */
+	const char *envs[] = { "DATABASE_READ_URL", "DATABASE_REPLICA_URLS" };
+	for (size_t i = 0; url && i < ARRAY_SIZE(envs); i++) {
+		const char *v = getenv(envs[i]);
+		if (!v || !*v)
+			continue;
+		if (!config_apply_replica_urls(cfg, NULL, v, err, errlen)) {
+			config_unref(cfg);
+			return NULL;
+		}
+		if (!cfg->replica_check_user && cfg->nusers > 0)
+			config_set(cfg, "replica_check_user", cfg->users[0].name, err, errlen);
+	}
 	return cfg;
 }
 
@@ -423,9 +449,14 @@ static int run(runtime_t *rt, const options_t *o)
 		log_error("%s", err);
 		stop_workers(&m);
 		rc = 1;
+	} else if (!start_replica_checks(rt)) {
+		log_error("could not start the replica checker thread");
+		stop_workers(&m);
+		rc = 1;
 	} else {
 		event_base_dispatch(m.base);
 	}
+	replica_checker_stop(rt);
 	http_stop(http);
 	for (int i = 0; i < rt->nworkers; i++)
 		worker_join(&rt->workers[i]);

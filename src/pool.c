@@ -15,6 +15,7 @@
 #include "client.h"
 #include "clock.h"
 #include "log.h"
+#include "replica.h"
 #include "server.h"
 #include "worker.h"
 
@@ -22,7 +23,8 @@ static pool_t *pool_new(runtime_t *rt, const config_t *cfg, const db_config_t *d
 			const char *user)
 {
 	pool_t *p = xcalloc(1, sizeof(*p));
-	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->own_lock, NULL);
+	p->lockp = &p->own_lock;
 	p->rt = rt;
 	p->dbname = xstrdup(dbname);
 	p->user = xstrdup(user);
@@ -37,6 +39,9 @@ static pool_t *pool_new(runtime_t *rt, const config_t *cfg, const db_config_t *d
 	p->min_pool_size = db->min_pool_size >= 0 ? db->min_pool_size : cfg->min_pool_size;
 	p->reserve_pool_size = db->reserve_pool >= 0 ? db->reserve_pool : cfg->reserve_pool_size;
 	p->max_db_connections = config_db_max_connections(cfg, db);
+	p->read_routing = db->read_routing;
+	p->replica_fallback = db->replica_fallback;
+	p->read_your_writes = db->read_your_writes;
 	p->db_count = runtime_conn_count(&rt->db_counts, dbname);
 	p->user_count = runtime_conn_count(&rt->user_counts, p->server_user);
 	for (int i = 0; i < MAX_WORKERS; i++)
@@ -72,8 +77,35 @@ static void pool_free(pool_t *p)
 		free(p->norm_cache[i].norm);
 	}
 	free(p->stats);
-	pthread_mutex_destroy(&p->lock);
+	pthread_mutex_destroy(&p->own_lock);
 	free(p);
+}
+
+/* One pool per replica of p's database, in the registry after p (pools_lock
+ * held). */
+static void add_replica_pools(runtime_t *rt, const config_t *cfg, const db_config_t *db, pool_t *p)
+{
+	replica_set_t *set = replica_set_get(rt, cfg, db, p->dbname);
+	p->rset = set;
+	for (int i = 0; i < set->n; i++) {
+		pool_t *rp = pool_new(rt, cfg, db, p->dbname, p->user);
+		char key[sizeof(rp->db_count->name)];
+		free(rp->host);
+		rp->host = xstrdup(set->r[i].host);
+		rp->port = set->r[i].port;
+		rp->role = POOL_ROLE_REPLICA;
+		rp->primary = p;
+		rp->replica = &set->r[i];
+		rp->rset = set;
+		rp->lockp = p->lockp;
+		rp->paused = p->paused;
+		/* max_db_connections counts each server of the database apart. */
+		snprintf(key, sizeof(key), "%s@%s:%d", p->dbname, rp->host, rp->port);
+		rp->db_count = runtime_conn_count(&rt->db_counts, key);
+		p->replicas[p->n_replicas++] = rp;
+		list_push_back(&rt->pools, &rp->rt_node);
+		rt->npools++;
+	}
 }
 
 pool_t *pool_get(runtime_t *rt, const config_t *cfg, const char *dbname, const char *user,
@@ -93,7 +125,7 @@ pool_t *pool_get(runtime_t *rt, const config_t *cfg, const char *dbname, const c
 	list_node_t *n;
 	list_for_each(n, &rt->pools) {
 		pool_t *p = list_entry(n, pool_t, rt_node);
-		if (strcmp(p->dbname, dbname) == 0 && strcmp(p->user, user) == 0) {
+		if (p->role == POOL_ROLE_PRIMARY && strcmp(p->dbname, dbname) == 0 && strcmp(p->user, user) == 0) {
 			pthread_mutex_unlock(&rt->pools_lock);
 			return p;
 		}
@@ -102,6 +134,8 @@ pool_t *pool_get(runtime_t *rt, const config_t *cfg, const char *dbname, const c
 	p->paused = name_set_contains(&rt->paused_dbs, dbname);
 	list_push_back(&rt->pools, &p->rt_node);
 	rt->npools++;
+	if (config_db_replica_count(db) > 0)
+		add_replica_pools(rt, cfg, db, p);
 	pthread_mutex_unlock(&rt->pools_lock);
 	return p;
 }
@@ -172,17 +206,21 @@ static void enqueue(pool_t *p, client_t *c, usec_t now)
 	if (!c->waiting) {
 		c->waiting = true;
 		c->wait_start = now;
+		c->wait_pool = p;
 		list_push_back(&p->waiters, &c->wait_node);
 		p->n_waiting++;
 	}
 }
 
+/* From the queue it is in: c->pool's or one of its replica pools' (all under
+ * the one lock the caller holds). */
 static void dequeue(pool_t *p, client_t *c)
 {
+	(void)p;
 	if (c->waiting) {
 		c->waiting = false;
 		list_del(&c->wait_node);
-		p->n_waiting--;
+		c->wait_pool->n_waiting--;
 	}
 }
 
@@ -544,6 +582,53 @@ void pool_norm_store(pool_t *p, int id, const char *raw, const char *norm)
 	pool_unlock(p);
 }
 
+pool_t *pool_route(pool_t *p, route_class_t cls, bool ro_entry, uint64_t min_lsn, routed_t *out)
+{
+	pool_t *target = p;
+	*out = ROUTED_PRIMARY;
+	pool_lock(p);
+	route_input_t in = {
+		.mode = p->read_routing,
+		.ro_entry = ro_entry,
+		.session_mode = p->pool_mode == POOL_MODE_SESSION,
+		.cls = cls,
+	};
+	if (routing_decide(&in) == ROUTE_REPLICA) {
+		route_candidate_t cand[CONFIG_MAX_REPLICAS];
+		for (int i = 0; i < p->n_replicas; i++) {
+			pool_t *rp = p->replicas[i];
+			bool up = !rp->disabled && replica_usable(rp->replica);
+			/* Up again after pgtide's own login failed: a check got
+			 * through since, so logins may be tried at once. */
+			if (up && rp->last_login_failure) {
+				rp->last_login_failure = 0;
+				rp->last_login_fatal = false;
+			}
+			cand[i].usable = up;
+			cand[i].replay_lsn = atomic_load(&rp->replica->replay_lsn);
+			cand[i].load = rp->n_active + rp->n_busy + rp->n_waiting + rp->n_login;
+		}
+		unsigned start = atomic_fetch_add(&p->rset->rr, 1);
+		int k = routing_pick_replica(cand, p->n_replicas, p->read_your_writes ? min_lsn : 0, start);
+		if (k >= 0) {
+			target = p->replicas[k];
+			*out = ROUTED_REPLICA;
+			atomic_fetch_add(&target->replica->transactions, 1);
+		} else if (k == ROUTE_PICK_BEHIND) {
+			*out = ROUTED_BEHIND;
+			atomic_fetch_add(&p->rset->fallbacks, 1);
+		} else if (p->replica_fallback == REPLICA_FALLBACK_ERROR) {
+			*out = ROUTED_ERROR;
+			target = NULL;
+		} else {
+			*out = ROUTED_FALLBACK;
+			atomic_fetch_add(&p->rset->fallbacks, 1);
+		}
+	}
+	pool_unlock(p);
+	return target;
+}
+
 void pool_set_scram_keys(pool_t *p, const uint8_t client_key[32], const uint8_t server_key[32])
 {
 	pool_lock(p);
@@ -576,6 +661,8 @@ void pool_set_query_secret(pool_t *p, const char *secret)
 
 bool pool_get_scram_keys(pool_t *p, uint8_t client_key[32], uint8_t server_key[32])
 {
+	if (p->primary)
+		p = p->primary; /* the keys clients proved, in the pool they logged into */
 	pool_lock(p);
 	bool have = p->have_scram_keys;
 	if (have) {
@@ -701,22 +788,32 @@ void pool_apply_config(pool_t *p, const config_t *cfg)
 		pool_unlock(p);
 		return;
 	}
-	p->disabled = false;
-	const char *host = db->host ? db->host : "127.0.0.1";
+	/* A replica keeps its address (replica addresses are read when the
+	 * pools are created); the rest follows the database. */
+	bool replica = p->role == POOL_ROLE_REPLICA;
+	p->disabled = replica && config_db_replica_count(db) == 0;
+	const char *host = replica ? p->host : db->host ? db->host : "127.0.0.1";
+	int port = replica ? p->port : db->port > 0 ? db->port : 5432;
 	const char *sdb = db->dbname ? db->dbname : p->dbname;
 	const char *suser = db->user ? db->user : p->user;
 	const char *pw = db->password ? db->password : config_find_user_secret(cfg, suser);
 	if (!pw && !db->user && p->query_secret)
 		pw = p->query_secret; /* learned from auth_query: not in any file */
-	if (str_changed(host, p->host) || (db->port > 0 ? db->port : 5432) != p->port ||
+	p->read_routing = db->read_routing;
+	p->replica_fallback = db->replica_fallback;
+	p->read_your_writes = db->read_your_writes;
+	if (p->rset && !replica)
+		replica_set_apply(p->rset, db);
+	if (str_changed(host, p->host) || port != p->port ||
 	    str_changed(sdb, p->server_dbname) || str_changed(suser, p->server_user) ||
 	    str_changed(pw, p->server_password)) {
-		free(p->host);
 		free(p->server_dbname);
 		free(p->server_user);
 		free(p->server_password);
-		p->host = xstrdup(host);
-		p->port = db->port > 0 ? db->port : 5432;
+		char *h = xstrdup(host);
+		free(p->host);
+		p->host = h;
+		p->port = port;
 		p->server_dbname = xstrdup(sdb);
 		p->server_user = xstrdup(suser);
 		p->server_password = pw ? xstrdup(pw) : NULL;

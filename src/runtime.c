@@ -13,6 +13,7 @@
 #include "cancel.h"
 #include "clock.h"
 #include "pool.h"
+#include "replica.h"
 #include "tls.h"
 #include "worker.h"
 
@@ -38,6 +39,7 @@ bool runtime_init(runtime_t *rt, config_t *cfg)
 	rt->cfg = cfg;
 	rt->cancels = cancel_map_new();
 	rt->authq_cache = authq_cache_new();
+	rt->replicas = replica_registry_new();
 	rt->start_mono = clock_mono_usec();
 	rt->start_wall = clock_wall_usec();
 	atomic_init(&rt->nclients, 0);
@@ -79,6 +81,7 @@ void runtime_destroy(runtime_t *rt)
 	name_set_free(&rt->paused_dbs);
 	cancel_map_free(rt->cancels);
 	authq_cache_free(rt->authq_cache);
+	replica_registry_free(rt->replicas);
 	for (int i = 0; i < rt->nretired; i++)
 		config_unref(rt->retired[i]);
 	free(rt->retired);

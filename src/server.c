@@ -30,6 +30,8 @@
 #include "prepared_relay.h"
 #include "session_state.h"
 #include "proto.h"
+#include "replica.h"
+#include "routing.h"
 #include "runtime.h"
 #include "tls.h"
 
@@ -361,6 +363,16 @@ static void login_failed(server_t *s, const char *sqlstate, const char *msg, boo
 	strlcpy_ok(p->last_login_sqlstate, sqlstate, sizeof(p->last_login_sqlstate));
 	pool_unlock(p);
 	pool_stats(p, s->link.worker->id)->c.login_failures++;
+	if (p->role == POOL_ROLE_REPLICA) {
+		/* Out of routing at once; its waiters start over elsewhere (no
+		 * client sees an error a fallback can hide). */
+		replica_note_failure(p->replica, msg);
+		server_close(s, "login failed");
+		client_t *c;
+		while ((c = pool_pop_waiter(p)) != NULL)
+			worker_post(c->link.worker, client_retry_fn, c, NULL);
+		return;
+	}
 	server_close(s, "login failed");
 	if (fatal)
 		fail_waiters(p);
@@ -724,6 +736,28 @@ static void session_wiped(server_t *s)
 	param_extras_clear(&s->sqlprep);
 }
 
+/* pg_current_wal_insert_lsn() is at or past the end of every WAL record the
+ * client's transaction wrote, its commit record included, whether or not
+ * that was flushed yet (synchronous_commit = off). */
+static void start_lsn_probe(server_t *s)
+{
+	s->lsn_probe = true;
+	send_internal(s, FE_QUERY, "SELECT pg_catalog.pg_current_wal_insert_lsn()");
+}
+
+static void lsn_probe_row(server_t *s, const uint8_t *body, size_t len)
+{
+	client_t *c = s->client;
+	uint64_t lsn;
+	if (len < 6 || proto_get_u16(body) != 1)
+		return;
+	uint32_t vlen = proto_get_u32(body + 2);
+	if (vlen == UINT32_MAX || vlen > len - 6 || !c)
+		return;
+	if (routing_parse_lsn((const char *)body + 6, vlen, &lsn) && lsn > c->ryw_lsn)
+		c->ryw_lsn = lsn;
+}
+
 /* The client's transaction may have changed its session: ask the server
  * before anyone else gets it (session_state.h). */
 static void start_probe(server_t *s, client_t *c)
@@ -789,11 +823,15 @@ static bool probe_done(server_t *s)
 static bool transaction_over(server_t *s)
 {
 	client_t *c = s->client;
+	/* Read-your-writes: where the primary's WAL is after this client's
+	 * transaction, before anyone (this client included) goes on. */
+	if (c->ryw_pending)
+		start_lsn_probe(s);
 	if (c->session_dirty) {
 		start_probe(s, c);
 		return true;
 	}
-	if (c->pinned)
+	if (s->lsn_probe || c->pinned)
 		return true;
 	return release_from_client(s);
 }
@@ -802,10 +840,18 @@ static bool transaction_over(server_t *s)
  * path hands s on through the client, so it answers no to be safe). */
 static bool internal_done(server_t *s)
 {
+	bool lsn_done = s->lsn_done;
+	s->lsn_done = false;
 	if (s->state == SV_RESETTING)
 		return server_reset_step(s);
 	if (s->probe)
 		return probe_done(s);
+	if (lsn_done) {
+		client_t *c = s->client;
+		if (c && can_release(s) && !c->pinned && !c->session_dirty)
+			return release_from_client(s);
+		return true;
+	}
 	if (s->login_sync && s->client) {
 		s->login_sync = false;
 		client_login_sync_done(s->client, s->login_sqlstate[0] ? s->login_sqlstate : NULL,
@@ -822,6 +868,8 @@ static bool internal_message(server_t *s, uint8_t type, const uint8_t *body, siz
 	} else if (type == BE_COMMAND_COMPLETE) {
 		if (prepared_relay_tag_drops_all(body, len))
 			session_wiped(s);
+	} else if (type == BE_DATA_ROW && s->lsn_probe) {
+		lsn_probe_row(s, body, len);
 	} else if (type == BE_DATA_ROW && s->probe) {
 		session_snapshot_row(s->probe, body, len);
 	} else if (type == BE_ERROR) {
@@ -833,10 +881,16 @@ static bool internal_message(server_t *s, uint8_t type, const uint8_t *body, siz
 			    s->pool->dbname, s->pool->user, s->login_sqlstate, s->login_error);
 		/* What this server has applied is no longer known: retire it. */
 		s->close_needed = true;
-		if (s->probe && s->client) /* the client's state is unknown too: keep them together */
+		if (s->probe && s->client && !s->lsn_probe) /* the client's state is unknown too: keep them together */
 			s->client->pinned = true;
+		if (s->lsn_probe && s->client) /* its writes' position is unknown: reads stay on the primary */
+			s->client->ryw_lsn = UINT64_MAX;
 	} else if (type == BE_READY && len >= 1) {
 		s->tx_status = (char)body[0];
+		if (s->lsn_probe) { /* sent before any session probe: its answer comes first */
+			s->lsn_probe = false;
+			s->lsn_done = true;
+		}
 		if (--s->internal_rfq == 0)
 			return internal_done(s);
 	}
@@ -1088,6 +1142,11 @@ static bool server_process(server_t *s)
 					st = STEP_GONE;
 					break;
 				}
+				/* A replica-routed client waits for each answer; inside
+				 * its READ ONLY transaction it may go on. */
+				if (s->client && s->client->route_hold && s->expected_rfq == 0 && s->state == SV_ACTIVE &&
+				    (s->tx_status != 'I' || s->client->pinned))
+					client_route_resume(s->client);
 			}
 			continue;
 		}

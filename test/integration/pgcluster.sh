@@ -118,7 +118,7 @@ start_replica() {
 	local pport
 	pport=$(cat "$primary/port")
 	prepare_dir "$dir"
-	as_pg "$BINDIR/pg_basebackup" -h "$primary" -p "$pport" -U postgres -D "$dir/data" -R -X stream \
+	as_pg "$BINDIR/pg_basebackup" -h "$primary" -p "$pport" -U postgres -D "$dir/data" -R -X stream -c fast \
 		>"$dir/basebackup.log" 2>&1
 	sed -i "s/^port = .*/port = $port/; s|^unix_socket_directories = .*|unix_socket_directories = '$dir'|" \
 		"$dir/data/postgresql.conf"

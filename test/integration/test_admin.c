@@ -430,8 +430,9 @@ static const char *const pools_tide[] = {
 	"total_wait_p50_us:l", "total_wait_p95_us:l", "total_wait_p99_us:l", "total_wait_max_us:l",
 	"total_xact_p50_us:l", "total_xact_p95_us:l", "total_xact_p99_us:l", "total_xact_max_us:l",
 	"utilization:n", "wait_timeouts:l", "wait_abandoned:l", "wait_canceled:l", "wait_killed:l",
-	"wait_failed:l",
+	"wait_failed:l", "role", "address",
 };
+static const char *const conn_tide[] = { "role" };
 static const char *const stats_pgb[] = {
 	"database", "total_server_assignment_count:l", "total_xact_count:l", "total_query_count:l",
 	"total_received:l", "total_sent:l", "total_xact_time:l", "total_query_time:l", "total_wait_time:l",
@@ -501,8 +502,8 @@ static const show_spec_t show_specs[] = {
 	SPEC("STATS_TOTALS", stats_totals_pgb, stats_totals_tide, true),
 	SPEC0("STATS_AVERAGES", stats_averages_pgb, true),
 	SPEC0("TOTALS", totals_pgb, true),
-	SPEC0("CLIENTS", conn_pgb, true),
-	SPEC0("SERVERS", conn_pgb, true),
+	SPEC("CLIENTS", conn_pgb, conn_tide, true),
+	SPEC("SERVERS", conn_pgb, conn_tide, true),
 	SPEC0("DATABASES", databases_pgb, true),
 	SPEC0("USERS", users_pgb, true),
 	SPEC0("CONFIG", config_pgb, true),

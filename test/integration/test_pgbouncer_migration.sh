@@ -309,7 +309,7 @@ check "the guide lists every accepted-and-ignored key of src/config.c${bad:+ (mi
 # Every pgtide setting is in the guide: unchanged, differing, or pgtide only.
 bad=""
 while read -r key _; do
-	[[ " ${unchanged[*]} ${differ[*]} workers log_format metrics_addr metrics_port transaction_mode_session_state auth_query_cache_ttl " == *" $key "* ]] ||
+	[[ " ${unchanged[*]} ${differ[*]} workers log_format metrics_addr metrics_port transaction_mode_session_state auth_query_cache_ttl readonly_suffix replica_check_user " == *" $key "* ]] ||
 		bad+=" $key"
 done <"$work/defaults.txt"
 check "the guide classifies every pgtide setting${bad:+ (missing:$bad)}" '[ -z "$bad" ]'

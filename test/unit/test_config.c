@@ -193,7 +193,7 @@ static void test_table_is_sane(void **state)
 {
 	size_t n = config_setting_count();
 
-	assert_int_equal(n, 66);
+	assert_int_equal(n, 68);
 	assert_null(config_setting_at(n));
 	for (size_t i = 0; i < n; i++) {
 		const config_setting_t *s = config_setting_at(i);
@@ -295,6 +295,8 @@ static const char full_ini[] =
 	"server_tls_key_file = /etc/pgtide/pgtide.key\n"
 	"server_tls_protocols = all\n"
 	"server_tls_ciphers = HIGH:!aNULL\n"
+	"readonly_suffix = _read\n"
+	"replica_check_user = monitor\n"
 	"\n"
 	"[databases]\n"
 	"app = host=10.0.0.1 port=5433 dbname=appdb user=appuser password='s3cr et' pool_size=5 "
@@ -366,6 +368,8 @@ static void test_full_file(void **state)
 	assert_int_equal(cfg->server_tls_sslmode, TLS_MODE_VERIFY_CA);
 	assert_int_equal(cfg->max_prepared_statements, 50);
 	assert_int_equal(cfg->transaction_mode_session_state, SESSION_STATE_WARN);
+	assert_string_equal(cfg->readonly_suffix, "_read");
+	assert_string_equal(cfg->replica_check_user, "monitor");
 	assert_string_equal(cfg->server_tls_key_file, "/etc/pgtide/pgtide.key");
 
 	/* Every setting really differs from its default. */
