@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <openssl/crypto.h>
 #include <unistd.h>
@@ -31,6 +32,7 @@
 #include "routing.h"
 #include "prepared_relay.h"
 #include "session_state.h"
+#include "sqlclass.h"
 #include "runtime.h"
 #include "server.h"
 #include "tls.h"
@@ -1413,6 +1415,44 @@ static bool scan_session_effects(client_t *c, iobuf_t *in, uint8_t type, uint32_
 	return true;
 }
 
+/* SQL "DEALLOCATE [PREPARE] name" of one of c's protocol-level statements,
+ * which exist on servers only under pgtide's names: answered here, in
+ * order, as PostgreSQL would. Returns true when the Query was consumed. */
+static bool deallocate_own_statement(client_t *c, iobuf_t *in, uint32_t total)
+{
+	const char *text = (const char *)iobuf_head(in) + PROTO_HEADER_LEN;
+	size_t len = total - PROTO_HEADER_LEN - 1;
+	while (len && (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r')) {
+		text++;
+		len--;
+	}
+	if (len < 10 || strncasecmp(text, "deallocate", 10) != 0)
+		return false;
+	sql_summary_t sum;
+	sql_summarize(text, len, NULL, &sum);
+	if (sum.n_statements != 1 || sum.first.cmd != SQL_CMD_DEALLOCATE || !sum.first.name[0])
+		return false;
+	ps_stmt_t *st = ps_map_find(&c->ps, sum.first.name, strlen(sum.first.name));
+	if (!st)
+		return false; /* an SQL-level statement: the server's business */
+	char status = 'I';
+	if (c->server) {
+		server_t *s = c->server;
+		if (!rq_empty(&s->rq) || s->tx_status == 'E' || s->internal_rfq)
+			return false; /* answers in flight, or PostgreSQL would refuse */
+		status = s->tx_status;
+	}
+	ps_map_remove(&c->ps, st);
+	iobuf_consume(in, total);
+	uint8_t mem[64];
+	pktbuf_t pb;
+	pktbuf_init_fixed(&pb, mem, sizeof(mem));
+	pktbuf_command_complete(&pb, "DEALLOCATE");
+	link_write(&c->link, pb.data, pb.len);
+	send_ready(c, status);
+	return true;
+}
+
 /* One message at the head of the buffer; false to stop. */
 static bool relay_step(client_t *c, iobuf_t *in)
 {
@@ -1452,6 +1492,9 @@ static bool relay_step(client_t *c, iobuf_t *in)
 			iobuf_consume(c->link.in, total);
 		return c->state != CL_CLOSING;
 	}
+	if (type == FE_QUERY && c->ps.count && total <= iobuf_len(in) && !c->pending_since_sync &&
+	    deallocate_own_statement(c, in, total))
+		return true;
 	if (!c->server) {
 		if (total <= iobuf_len(in) && answer_locally(c, type, total))
 			return true;

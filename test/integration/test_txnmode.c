@@ -297,6 +297,20 @@ static void test_prepared_statement_errors(void **state)
 	assert_non_null(strstr(exec_prepared(a, "p2", NULL), "ERR:26000"));
 	assert_non_null(strstr(exec_prepared(a, "p3", NULL), "ERR:26000"));
 
+	/* SQL DEALLOCATE of a protocol-level statement: gone for a, and only
+	 * for a, as on a direct connection. */
+	prepare_ok(a, "to_drop", "SELECT 'a'", 0);
+	prepare_ok(b, "to_drop", "SELECT 'a'", 0);
+	qv(a, "DEALLOCATE to_drop");
+	assert_non_null(strstr(exec_prepared(a, "to_drop", NULL), "ERR:26000"));
+	assert_string_equal(exec_prepared(b, "to_drop", NULL), "a");
+	qv(a, "BEGIN");
+	prepare_ok(a, "in_tx", "SELECT 2", 0);
+	qv(a, "DEALLOCATE PREPARE in_tx");
+	assert_string_equal(qv(a, "SELECT 'still in the transaction'"), "still in the transaction");
+	qv(a, "COMMIT");
+	assert_non_null(strstr(exec_prepared(a, "in_tx", NULL), "ERR:26000"));
+
 	/* DEALLOCATE ALL drops a's statements only. */
 	prepare_ok(b, "theirs", "SELECT 'b'", 0);
 	qv(a, "DEALLOCATE ALL");
