@@ -40,12 +40,25 @@ typedef struct http_pool_snap {
 	hist_t xact;                     /* transaction duration, µs */
 } http_pool_snap_t;
 
+/* One read replica as /metrics shows it (SHOW REPLICAS' numbers). */
+typedef struct http_replica_snap {
+	char *database;
+	char *replica;                   /* host:port */
+	int state;                       /* replica_state_t */
+	int64_t lag_bytes;
+	int64_t lag_usec;
+	uint64_t transactions;
+	uint64_t check_failures;
+} http_replica_snap_t;
+
 typedef struct http_snapshot {
 	const char *version;
 	int64_t clients_connected;
 	usec_t start_wall;               /* µs since the epoch */
 	http_pool_snap_t *pools;
 	int npools;
+	http_replica_snap_t *replicas;
+	int nreplicas, replicas_cap;
 } http_snapshot_t;
 
 /* Copies every pool's numbers (pools_lock, then each pool's lock). */

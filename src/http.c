@@ -26,6 +26,7 @@
 #include "client.h"
 #include "clock.h"
 #include "pool.h"
+#include "replica.h"
 #include "server.h"
 
 _Static_assert(HTTP_LE_MIN_POW > HIST_SUB_BITS && HTTP_LE_MAX_POW <= HIST_MAX_POW,
@@ -59,6 +60,28 @@ static void snap_gauges(pool_t *p, http_pool_snap_t *ps, usec_t now)
 		ps->servers_being_canceled += st == SV_CANCEL_WAIT;
 	}
 	pool_unlock(p);
+}
+
+static void snap_replicas(replica_set_t *set, void *arg)
+{
+	http_snapshot_t *s = arg;
+	for (int i = 0; i < set->n; i++) {
+		replica_t *r = &set->r[i];
+		if (s->nreplicas == s->replicas_cap) {
+			s->replicas_cap = s->replicas_cap ? 2 * s->replicas_cap : 8;
+			s->replicas = xrealloc(s->replicas, (size_t)s->replicas_cap * sizeof(*s->replicas));
+		}
+		http_replica_snap_t *rs = &s->replicas[s->nreplicas++];
+		char name[300];
+		snprintf(name, sizeof(name), "%s:%d", r->host, r->port);
+		rs->database = xstrdup(set->dbname);
+		rs->replica = xstrdup(name);
+		rs->state = atomic_load(&r->state);
+		rs->lag_bytes = atomic_load(&r->lag_bytes);
+		rs->lag_usec = atomic_load(&r->lag_usec);
+		rs->transactions = atomic_load(&r->transactions);
+		rs->check_failures = atomic_load(&r->check_failures);
+	}
 }
 
 /* Pools live until runtime_destroy, which runs after this thread stopped,
@@ -118,6 +141,7 @@ void http_snapshot_take(runtime_t *rt, http_snapshot_t *s)
 	}
 	s->npools = nkept;
 	free(pools);
+	replica_for_each(rt, snap_replicas, s);
 }
 
 void http_snapshot_free(http_snapshot_t *s)
@@ -128,6 +152,13 @@ void http_snapshot_free(http_snapshot_t *s)
 	}
 	free(s->pools);
 	s->pools = NULL;
+	for (int i = 0; i < s->nreplicas; i++) {
+		free(s->replicas[i].database);
+		free(s->replicas[i].replica);
+	}
+	free(s->replicas);
+	s->replicas = NULL;
+	s->nreplicas = s->replicas_cap = 0;
 	s->npools = 0;
 }
 
@@ -338,6 +369,50 @@ static void put_process(struct evbuffer *out, const http_snapshot_t *s)
 	evbuffer_add(out, "\n", 1);
 }
 
+/* The replica families (none when no database has replicas). */
+static void put_replica_series(struct evbuffer *out, const char *name, const http_replica_snap_t *r)
+{
+	evbuffer_add_printf(out, "%s{database=\"", name);
+	put_escaped(out, r->database);
+	evbuffer_add_printf(out, "\",replica=\"");
+	put_escaped(out, r->replica);
+	evbuffer_add_printf(out, "\"} ");
+}
+
+static void put_replicas(struct evbuffer *out, const http_snapshot_t *s)
+{
+	if (!s->nreplicas)
+		return;
+	put_header(out, "pgtide_replica_up", "gauge",
+		   "1 when the replica takes transactions: reachable, in recovery, within replica_max_lag.");
+	for (int i = 0; i < s->nreplicas; i++) {
+		put_replica_series(out, "pgtide_replica_up", &s->replicas[i]);
+		evbuffer_add_printf(out, "%d\n", s->replicas[i].state == REPLICA_UP);
+	}
+	put_header(out, "pgtide_replica_lag_bytes", "gauge", "WAL the replica has still to replay, at the last check.");
+	for (int i = 0; i < s->nreplicas; i++) {
+		put_replica_series(out, "pgtide_replica_lag_bytes", &s->replicas[i]);
+		evbuffer_add_printf(out, "%" PRId64 "\n", s->replicas[i].lag_bytes);
+	}
+	put_header(out, "pgtide_replica_lag_seconds", "gauge",
+		   "How long ago the primary was first seen past the replica's replay position.");
+	for (int i = 0; i < s->nreplicas; i++) {
+		put_replica_series(out, "pgtide_replica_lag_seconds", &s->replicas[i]);
+		put_usec(out, (uint64_t)MAX(s->replicas[i].lag_usec, 0));
+		evbuffer_add(out, "\n", 1);
+	}
+	put_header(out, "pgtide_replica_transactions_total", "counter", "Transactions the replica served.");
+	for (int i = 0; i < s->nreplicas; i++) {
+		put_replica_series(out, "pgtide_replica_transactions_total", &s->replicas[i]);
+		evbuffer_add_printf(out, "%" PRIu64 "\n", s->replicas[i].transactions);
+	}
+	put_header(out, "pgtide_replica_check_failures_total", "counter", "Health checks of the replica that failed.");
+	for (int i = 0; i < s->nreplicas; i++) {
+		put_replica_series(out, "pgtide_replica_check_failures_total", &s->replicas[i]);
+		evbuffer_add_printf(out, "%" PRIu64 "\n", s->replicas[i].check_failures);
+	}
+}
+
 void http_metrics_write(const http_snapshot_t *s, struct evbuffer *out)
 {
 	put_process(out, s);
@@ -347,6 +422,7 @@ void http_metrics_write(const http_snapshot_t *s, struct evbuffer *out)
 	put_hist_family(out, s, "pgtide_client_wait_seconds", "Client wait for a server, per assignment.",
 			SNAP(wait));
 	put_hist_family(out, s, "pgtide_transaction_seconds", "Transaction duration.", SNAP(xact));
+	put_replicas(out, s);
 }
 
 /* ---- readiness ---- */

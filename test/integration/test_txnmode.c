@@ -423,7 +423,8 @@ static void expect_setting(PGconn *c, const char *name, const char *want)
 }
 
 /* Three clients on two servers: each always sees its own settings, never
- * another's, across thousands of interleaved transactions; RESET, rolled
+ * another's, across thousands of interleaved transactions (1,500 rounds,
+ * about 4,000 transactions); RESET, rolled
  * back SETs, SET LOCAL and set_config() behave as on a direct connection. */
 static void test_session_settings_follow_client(void **state)
 {
@@ -438,7 +439,7 @@ static void test_session_settings_follow_client(void **state)
 	qv(a, "SET search_path = a_schema, public");
 	qv(a, "SET statement_timeout = '7s'");
 	qv(b, "SELECT set_config('app.user_id', 'b', false)");
-	for (int it = 0; it < 600; it++) {
+	for (int it = 0; it < 1500; it++) {
 		switch (it % 3) {
 		case 0:
 			expect_setting(a, "app.user_id", "a");

@@ -246,6 +246,32 @@ static void test_counters_end_in_total(void **state)
 	snap_free(s);
 }
 
+/* Read replicas: one series per replica in each replica family. */
+static void test_replica_families(void **state)
+{
+	(void)state;
+	http_snapshot_t *s = snap_new(1);
+	s->nreplicas = s->replicas_cap = 2;
+	s->replicas = calloc(2, sizeof(*s->replicas));
+	assert_non_null(s->replicas);
+	s->replicas[0] = (http_replica_snap_t){ .database = strdup("app"), .replica = strdup("10.0.0.2:5432"),
+						.state = 1 /* REPLICA_UP */, .lag_bytes = 4096, .lag_usec = 1500000,
+						.transactions = 42, .check_failures = 0 };
+	s->replicas[1] = (http_replica_snap_t){ .database = strdup("app"), .replica = strdup("10.0.0.3:5432"),
+						.state = 2 /* REPLICA_DOWN */, .check_failures = 7 };
+	char *text = render(s);
+	assert_value(text, "pgtide_replica_up{database=\"app\",replica=\"10.0.0.2:5432\"}", "1");
+	assert_value(text, "pgtide_replica_up{database=\"app\",replica=\"10.0.0.3:5432\"}", "0");
+	assert_value(text, "pgtide_replica_lag_bytes{database=\"app\",replica=\"10.0.0.2:5432\"}", "4096");
+	assert_value(text, "pgtide_replica_lag_seconds{database=\"app\",replica=\"10.0.0.2:5432\"}", "1.5");
+	assert_value(text, "pgtide_replica_transactions_total{database=\"app\",replica=\"10.0.0.2:5432\"}", "42");
+	assert_value(text, "pgtide_replica_check_failures_total{database=\"app\",replica=\"10.0.0.3:5432\"}",
+		     "7");
+	assert_non_null(strstr(text, "# TYPE pgtide_replica_up gauge\n"));
+	free(text);
+	snap_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +280,7 @@ int main(void)
 		cmocka_unit_test(test_histogram_buckets),
 		cmocka_unit_test(test_one_header_per_family),
 		cmocka_unit_test(test_counters_end_in_total),
+		cmocka_unit_test(test_replica_families),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
