@@ -77,6 +77,8 @@ typedef struct client {
 	/* Read routing (routing.h), for pools with replicas. */
 	bool ro_entry;             /* the _ro alias or default_transaction_read_only=on */
 	bool route_hold;           /* on a replica for one unit: hold what follows until answered */
+	bool replay_answered;      /* the replica sent part of the unit's answer already */
+	iobuf_t *replay;           /* a copy of the read-only unit sent to a replica, until answered */
 	bool ryw_pending;          /* on the primary for a write: learn its WAL position at the end */
 	uint64_t ryw_lsn;          /* the primary's WAL insert position after its last write */
 
@@ -109,6 +111,10 @@ void client_resume(client_t *c);
 /* The replica server c holds answered and its READ ONLY transaction is
  * still open: relay what c sent meanwhile. */
 void client_route_resume(client_t *c);
+/* The replica running c's read-only unit died before answering any of it:
+ * send the unit again, wherever routing now puts it. */
+void client_replay_unit(client_t *c);
+
 /* Frees a closing client whose last in-flight reference just went. */
 void client_free_deferred(client_t *c);
 

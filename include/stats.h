@@ -27,6 +27,7 @@
 	X(ps_hit_count) \
 	X(ps_miss_count) \
 	X(ps_eviction_count) \
+	X(replica_replay_count) \
 	X(client_login_count) \
 	X(wait_timeout_count) \
 	X(wait_abandoned_count) \

@@ -181,9 +181,18 @@ static void free_raw_startup(client_t *c)
 
 /* ---- lifetime ---- */
 
+static void drop_replay(client_t *c)
+{
+	if (c->replay) {
+		iobuf_put(&c->link.worker->bufs, c->replay);
+		c->replay = NULL;
+	}
+}
+
 static void client_free(reapable_t *r)
 {
 	client_t *c = container_of(r, client_t, reap);
+	drop_replay(c);
 	link_close(&c->link);
 	free_auth(c, c->auth);
 	admin_session_free(c->admin);
@@ -1134,6 +1143,51 @@ static route_stmt_t named_class(void *arg, const char *name, size_t len)
  * messages that start it, asks the pool, and notes what the relay must do
  * (hold pipelined messages on a replica; learn the WAL position after a
  * write). NULL when it must fail (replica_fallback = error). */
+/* A read-only unit bound for a replica is kept (in a buffer from the
+ * worker's cache) so that a replica dying before it answers costs the
+ * client nothing: client_replay_unit. Not for units that define named
+ * statements, which the client's map already records. */
+static void keep_unit_for_replay(client_t *c, const uint8_t *unit, size_t len)
+{
+	drop_replay(c);
+	for (size_t off = 0; off + PROTO_HEADER_LEN <= len;) {
+		if (unit[off] == FE_PARSE && unit[off + PROTO_HEADER_LEN] != '\0')
+			return;
+		off += 1 + proto_get_u32(unit + off + 1);
+	}
+	if (len == 0 || len > IOBUF_SIZE)
+		return;
+	c->replay = iobuf_get(&c->link.worker->bufs);
+	memcpy(c->replay->data, unit, len);
+	c->replay->start = 0;
+	c->replay->end = (uint32_t)len;
+	c->replay_answered = false;
+}
+
+void client_replay_unit(client_t *c)
+{
+	iobuf_t *unit = c->replay, *in = c->link.in;
+	c->replay = NULL;
+	c->server = NULL;
+	size_t rest = in ? iobuf_len(in) : 0;
+	if (c->fwd_remaining || iobuf_tail_room(unit) < rest) {
+		iobuf_put(&c->link.worker->bufs, unit);
+		client_server_lost(c, "08006", "replica connection lost while running your query");
+		return;
+	}
+	/* The unit goes back in front of what the client sent since. */
+	if (rest)
+		memcpy(unit->data + unit->end, iobuf_head(in), rest);
+	unit->end += (uint32_t)rest;
+	if (in)
+		iobuf_put(&c->link.worker->bufs, in);
+	c->link.in = unit;
+	c->pending_since_sync = false;
+	c->route_hold = false;
+	pool_stats(c->pool, c->link.worker->id)->c.replica_replay_count++;
+	client_continue(c);
+}
+
 static pool_t *route_transaction(client_t *c, bool *failed_replica)
 {
 	pool_t *p = c->pool;
@@ -1143,16 +1197,17 @@ static pool_t *route_transaction(client_t *c, bool *failed_replica)
 	c->ryw_pending = false;
 	if (c->state != CL_READY)
 		return p; /* the login-time parameter sync: the primary */
-	if (!c->ro_entry && in && p->read_routing != READ_ROUTING_OFF) {
-		size_t unit;
+	size_t unit = 0;
+	if (!c->ro_entry && in && p->read_routing != READ_ROUTING_OFF)
 		cls = routing_classify_messages(iobuf_head(in), iobuf_len(in), named_class, c, &unit);
-	}
 	routed_t how;
 	pool_t *target = pool_route(p, cls, c->ro_entry, c->ryw_lsn, &how);
 	if (how == ROUTED_REPLICA) {
 		/* What follows the unit may write: it waits for the answer. The
 		 * _ro entry point sends everything to replicas anyway. */
 		c->route_hold = !c->ro_entry;
+		if (unit && in)
+			keep_unit_for_replay(c, iobuf_head(in), unit);
 		(void)failed_replica;
 	} else if (how == ROUTED_PRIMARY) {
 		c->ryw_pending = cls == ROUTE_CLASS_WRITE && !c->ro_entry && p->read_your_writes &&
@@ -1689,6 +1744,8 @@ void client_continue(client_t *c)
 {
 	if (c->state != CL_READY)
 		return;
+	if (!c->server)
+		drop_replay(c); /* the unit was answered: its server let go */
 	link_resume_read(&c->link);
 	client_relay(c);
 }

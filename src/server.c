@@ -897,6 +897,13 @@ static bool internal_message(server_t *s, uint8_t type, const uint8_t *body, siz
 	return true;
 }
 
+static bool error_is_fatal(const uint8_t *body, size_t blen)
+{
+	error_fields_t ef;
+	return proto_parse_error(body, blen, &ef) && ef.severity &&
+	       (strcmp(ef.severity, "FATAL") == 0 || strcmp(ef.severity, "PANIC") == 0);
+}
+
 /* A message the answer queue wants to see (prepared_relay.h): plain answers
  * are counted off inline, the rest goes to prepared_relay. */
 static inline psr_action_t answer_tracked(server_t *s, uint8_t type, const uint8_t *body, size_t blen)
@@ -933,6 +940,18 @@ static void client_bound_message(server_t *s, uint8_t type, const uint8_t *body,
 		s->syncs_since_command = 0;
 	}
 	pool_stats(s->pool, s->link.worker->id)->c.bytes_sent += total;
+	client_t *rc = s->client;
+	if (unlikely(rc->replay) && !rc->replay_answered) {
+		/* A replica shutting down says so (FATAL) before it closes: the
+		 * unit will be replayed elsewhere, so the client must not see it. */
+		if (type == BE_ERROR && body && error_is_fatal(body, blen)) {
+			s->close_needed = true;
+			s->skip_remaining = total;
+			return;
+		}
+		if (type != BE_PARAM_STATUS && type != BE_NOTICE)
+			rc->replay_answered = true;
+	}
 	if (s->rq_on && rq_wants(&s->rq, type) && answer_tracked(s, type, body, blen) == PSR_SWALLOW)
 		s->skip_remaining = total;
 	else
@@ -1199,8 +1218,13 @@ static void server_lost(server_t *s, const char *why)
 	case SV_ACTIVE: {
 		client_t *c = s->client;
 		pool_stats(s->pool, s->link.worker->id)->c.server_errors++;
+		bool replay = c && c->replay && !c->replay_answered && s->pool->role == POOL_ROLE_REPLICA;
+		if (replay)
+			replica_note_failure(s->pool->replica, why);
 		server_close(s, why);
-		if (c)
+		if (replay)
+			client_replay_unit(c);
+		else if (c)
 			client_server_lost(c, "08006", "server connection lost while running your transaction");
 		return;
 	}

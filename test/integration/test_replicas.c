@@ -383,11 +383,13 @@ static void test_replica_down_and_back(void **state)
 	load_arg_t a = { &p, &stop, &ok, &failed, &on_replica };
 	for (int i = 0; i < NT; i++)
 		pthread_create(&t[i], NULL, read_load, &a);
-	usleep(300000);
+	/* Under load (CI runs tests side by side) the first reads may take a while. */
+	for (int i = 0; i < 250 && atomic_load(&on_replica) == 0; i++)
+		usleep(20000);
 	assert_true(atomic_load(&on_replica) > 0);
 	double t0 = now_seconds();
 	assert_int_equal(run("%s stop %s", pgcluster(), replica_dir), 0);
-	wait_state(&p, "down", 2);
+	wait_state(&p, "down", 5);
 	print_message("replica marked down %.2fs after pg_ctl stop returned\n", now_seconds() - t0);
 	int failed_at_stop = atomic_load(&failed);
 	int ok_at_stop = atomic_load(&ok);
@@ -406,9 +408,9 @@ static void test_replica_down_and_back(void **state)
 		      atomic_load(&failed), failed_at_stop);
 	/* Back in use. */
 	assert_true(atomic_load(&on_replica) > replica_before);
-	/* Only transactions already running on the replica when it stopped
-	 * may fail: at most one per client. */
-	assert_true(failed_at_stop <= NT);
+	/* Reads running on the replica when it stopped are sent again
+	 * elsewhere (client_replay_unit): none fails. */
+	assert_int_equal(failed_at_stop, 0);
 	assert_int_equal(pgtide_stop(&p), 0);
 }
 
