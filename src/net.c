@@ -36,7 +36,7 @@ static bool add_listener(struct worker *w, int fd, char *err, size_t errlen)
 	return true;
 }
 
-static int tcp_socket(const struct addrinfo *ai, int backlog, char *err, size_t errlen)
+static int tcp_socket(const struct addrinfo *ai, char *err, size_t errlen)
 {
 	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -48,7 +48,8 @@ static int tcp_socket(const struct addrinfo *ai, int backlog, char *err, size_t 
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (ai->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0) {
+	/* listen() comes later (net_listen), once the unix socket is in place. */
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
 		char host[NI_MAXHOST] = "?", port[NI_MAXSERV] = "?";
 		getnameinfo(ai->ai_addr, ai->ai_addrlen, host, sizeof(host), port, sizeof(port),
 			    NI_NUMERICHOST | NI_NUMERICSERV);
@@ -92,8 +93,7 @@ static bool port_is_free(const struct addrinfo *ai, char *err, size_t errlen)
 	return free_port;
 }
 
-static bool listen_tcp(runtime_t *rt, const char *addr, int port, int backlog, bool shared, char *err,
-		       size_t errlen)
+static bool listen_tcp(runtime_t *rt, const char *addr, int port, bool shared, char *err, size_t errlen)
 {
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE },
 			*res = NULL;
@@ -114,7 +114,7 @@ static bool listen_tcp(runtime_t *rt, const char *addr, int port, int backlog, b
 		 * hold the port, and the kernel spreads connections over both. */
 		ok = shared || port_is_free(ai, err, errlen);
 		for (int i = 0; i < rt->nworkers && ok; i++) {
-			int fd = tcp_socket(ai, backlog, err, errlen);
+			int fd = tcp_socket(ai, err, errlen);
 			ok = fd >= 0 && add_listener(&rt->workers[i], fd, err, errlen);
 		}
 	}
@@ -159,13 +159,25 @@ bool net_listen(runtime_t *rt, char *err, size_t errlen)
 		strlcpy_ok(list, cfg->listen_addr, sizeof(list));
 		char *save = NULL;
 		for (char *a = strtok_r(list, ", ", &save); a; a = strtok_r(NULL, ", ", &save)) {
-			if (!listen_tcp(rt, a, cfg->listen_port, cfg->listen_backlog, cfg->so_reuseport, err, errlen))
+			if (!listen_tcp(rt, a, cfg->listen_port, cfg->so_reuseport, err, errlen))
 				return false;
 		}
 	}
 	if (cfg->unix_socket_dir && *cfg->unix_socket_dir &&
 	    !listen_unix(rt, cfg->unix_socket_dir, cfg->listen_port, cfg->listen_backlog, err, errlen))
 		return false;
+	/* TCP accepts only now: whoever sees the port answer (a start script,
+	 * a test) may use the unix socket next, and finds it in place. A
+	 * second listen() on the unix socket only sets its backlog again. */
+	for (int i = 0; i < rt->nworkers; i++) {
+		struct worker *w = &rt->workers[i];
+		for (int j = 0; j < w->nlisten; j++) {
+			if (listen(w->listen_fd[j], cfg->listen_backlog) < 0) {
+				snprintf(err, errlen, "listen: %s", strerror(errno));
+				return false;
+			}
+		}
+	}
 	return true;
 }
 
