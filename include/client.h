@@ -48,6 +48,7 @@ typedef struct client {
 	bool terminated;           /* sent Terminate */
 	bool wants_close;          /* close once output is flushed */
 	bool tls;                  /* the TLS handshake completed */
+	char *tls_desc;            /* "TLSv1.3/<cipher>" for SHOW CLIENTS; NULL in plain text */
 	bool tls_direct;           /* TLS without SSLRequest (PostgreSQL 17 sslnegotiation=direct) */
 	uint8_t wait_cause;        /* why a wait ended without a server */
 	int inflight;              /* mailbox messages that point to it (pool lock) */

@@ -55,6 +55,7 @@ typedef struct server {
 	param_extras_t extras;     /* extras applied to it */
 	param_extras_t sqlprep;    /* SQL-level prepared statements it holds for the client */
 	struct session_snapshot *probe; /* the session probe in flight (session_state.h) */
+	char *tls_desc;            /* "TLSv1.3/<cipher>" for SHOW SERVERS (set under the pool lock) */
 	ps_set_t ps;               /* named statements prepared on it (prepared.h) */
 	rq_t rq;                   /* answers it owes the linked client, when tracked */
 	bool rq_on;                /* the linked client's messages go through prepared_relay */

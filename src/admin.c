@@ -366,7 +366,8 @@ static void client_row(admin_out_t *o, const client_t *c, usec_t now)
 	const char *vals[] = {
 		"C", c->user, c->dbname, "no", client_state_name(c), addr, fmt_i64(&f, port), laddr,
 		fmt_i64(&f, lport), ct, ct, fmt_i64(&f, wait / USEC_PER_SEC),
-		fmt_i64(&f, wait % USEC_PER_SEC), "0", ptr, c->server ? link : "", "0", "", app, "0",
+		fmt_i64(&f, wait % USEC_PER_SEC), "0", ptr, c->server ? link : "", "0", c->tls_desc ? c->tls_desc : "",
+		app, "0",
 		fmt_u64(&f, c->id), c->ro_entry ? "replica" : "",
 	};
 	out_row(o, vals, ARRAY_SIZE(vals));
@@ -421,7 +422,8 @@ static void server_row(admin_out_t *o, const pool_t *p, const server_t *s)
 	const char *vals[] = {
 		"S", p->server_user, p->server_dbname, "no", server_state_name(s->state), p->host,
 		fmt_i64(&f, p->port), "", "0", ct, ct, "0", "0", fmt_i64(&f, s->close_needed), ptr,
-		s->client ? link : "", fmt_u64(&f, s->backend_pid), "", "", "0", fmt_u64(&f, s->id),
+		s->client ? link : "", fmt_u64(&f, s->backend_pid), s->tls_desc ? s->tls_desc : "", "", "0",
+		fmt_u64(&f, s->id),
 		p->role == POOL_ROLE_REPLICA ? "replica" : "primary",
 	};
 	out_row(o, vals, ARRAY_SIZE(vals));

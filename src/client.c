@@ -201,6 +201,7 @@ static void client_free(reapable_t *r)
 	param_extras_clear(&c->extras);
 	ps_map_clear(&c->ps);
 	free(c->big_msg);
+	free(c->tls_desc);
 	param_extras_clear(&c->startup_extras);
 	param_extras_clear(&c->sqlprep);
 	param_extras_clear(&c->txn_custom);
@@ -442,6 +443,9 @@ static void client_tls_step(client_t *c)
 		return;
 	}
 	c->tls = true;
+	char desc[128];
+	tls_describe(&c->link, desc, sizeof(desc));
+	c->tls_desc = xstrdup(desc); /* before the client is listed anywhere */
 	c->state = CL_STARTUP;
 	c->link.on_read = client_on_read;
 	/* The startup packet may be in the transport already. */

@@ -58,6 +58,7 @@ static void server_free_memory(server_t *s)
 	free(s->scram);
 	rq_free(&s->rq);
 	free(s->retry_buf);
+	free(s->tls_desc);
 	ps_set_clear(&s->ps);
 	param_set_clear(&s->params);
 	param_extras_clear(&s->extras);
@@ -239,6 +240,12 @@ static void send_ssl_request(server_t *s)
 
 static void server_tls_done(server_t *s)
 {
+	char desc[128];
+	tls_describe(&s->link, desc, sizeof(desc));
+	char *d = xstrdup(desc);
+	pool_lock(s->pool); /* SHOW SERVERS reads it from other threads */
+	s->tls_desc = d;
+	pool_unlock(s->pool);
 	s->tls_phase = SERVER_TLS_NONE;
 	s->link.on_read = server_on_read;
 	send_startup(s);

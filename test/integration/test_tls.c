@@ -142,6 +142,11 @@ static void test_libpq_sslmodes(void **state)
 	PGconn *c = tls_connect(&proc, "127.0.0.1", "sslmode=require");
 	expect_ok(c);
 	assert_string_equal(PQsslAttribute(c, "protocol"), "TLSv1.3");
+	/* SHOW CLIENTS says how the client is connected. */
+	PGconn *a = tls_connect(&proc, "127.0.0.1", "user=admin password=admin-pw dbname=pgtide sslmode=require");
+	assert_int_equal(PQstatus(a), CONNECTION_OK);
+	assert_memory_equal(pt_show_value(a, "SHOW CLIENTS", "user", "app", "tls"), "TLSv1.3/", 8);
+	PQfinish(a);
 	PQfinish(c);
 
 	snprintf(opt, sizeof(opt), "sslmode=verify-ca sslrootcert=%s", cert_path("ca.crt"));
@@ -669,6 +674,9 @@ static void test_server_tls(void **state)
 	assert_string_equal(pt_query_value(c, "SELECT version FROM pg_stat_ssl WHERE pid = pg_backend_pid()"),
 			    "TLSv1.3");
 	PQfinish(c);
+	PGconn *a = pt_connect_ok(&p, "admin", "admin-pw", "pgtide");
+	assert_memory_equal(pt_show_value(a, "SHOW SERVERS", "database", "app", "tls"), "TLSv1.3/", 8);
+	PQfinish(a);
 
 	/* Without TLS the cluster has no pg_hba.conf line for us. */
 	c = pt_connect(&p, "app", "app-pw", "plain", NULL);
