@@ -442,3 +442,22 @@ size_t raw_startup(unsigned char *buf, size_t cap, const char *user, const char 
 	buf[7] = 0;
 	return n;
 }
+
+int pt_run(const char *fmt, ...)
+{
+	char cmd[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	int st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+const char *pt_pgcluster_script(void)
+{
+	static char path[512];
+	const char *src = getenv("PGTIDE_SOURCE_DIR");
+	snprintf(path, sizeof(path), "%s/test/integration/pgcluster.sh", src ? src : ".");
+	return path;
+}

@@ -74,6 +74,10 @@ bool raw_wait_closed(int fd, int timeout_ms);
 size_t raw_startup(unsigned char *buf, size_t cap, const char *user, const char *db);
 
 int free_tcp_port(void);
+/* Runs a shell command (printf-style); its exit status, -1 if it did not exit. */
+int pt_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The path of pgcluster.sh, for tests that start clusters of their own. */
+const char *pt_pgcluster_script(void);
 double now_seconds(void);
 
 #endif

@@ -28,41 +28,20 @@ static char cluster_dir[256];
 static int cluster_port;
 static char dbs[256];
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int run(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static const char *pgcluster(void)
-{
-	static char path[512];
-	const char *src = getenv("PGTIDE_SOURCE_DIR");
-	snprintf(path, sizeof(path), "%s/test/integration/pgcluster.sh", src ? src : ".");
-	return path;
-}
-
 static void cluster_start(void)
 {
-	assert_int_equal(run("%s start %s %d >/dev/null", pgcluster(), cluster_dir, cluster_port), 0);
+	assert_int_equal(pt_run("%s start %s %d >/dev/null", pt_pgcluster_script(), cluster_dir, cluster_port), 0);
 }
 
 static void cluster_stop(void)
 {
-	assert_int_equal(run("%s stop %s", pgcluster(), cluster_dir), 0);
+	assert_int_equal(pt_run("%s stop %s", pt_pgcluster_script(), cluster_dir), 0);
 }
 
 static void destroy_cluster(void)
 {
 	if (cluster_dir[0])
-		run("%s destroy %s", pgcluster(), cluster_dir);
+		pt_run("%s destroy %s", pt_pgcluster_script(), cluster_dir);
 	cluster_dir[0] = '\0';
 }
 
@@ -74,7 +53,7 @@ static int group_setup(void **state)
 	/* The harness exit()s on a fatal error: the cluster goes all the same. */
 	atexit(destroy_cluster);
 	cluster_port = free_tcp_port();
-	if (run("%s start %s %d >/dev/null", pgcluster(), cluster_dir, cluster_port) != 0)
+	if (pt_run("%s start %s %d >/dev/null", pt_pgcluster_script(), cluster_dir, cluster_port) != 0)
 		return -1;
 	snprintf(dbs, sizeof(dbs), "app = host=127.0.0.1 port=%d\n", cluster_port);
 	return 0;
@@ -281,7 +260,7 @@ static void test_server_down_at_start(void **state)
 	assert_true(starter >= 0);
 	if (starter == 0) {
 		usleep(1000000);
-		_exit(run("%s start %s %d >/dev/null", pgcluster(), cluster_dir, cluster_port));
+		_exit(pt_run("%s start %s %d >/dev/null", pt_pgcluster_script(), cluster_dir, cluster_port));
 	}
 	PGconn *c = pt_connect(&p, "app", "app-pw", "app", NULL);
 	int st = 0;
@@ -372,7 +351,7 @@ static void test_server_refusing_logins_for_a_while(void **state)
 	assert_true(pgtide_log_contains(&p, "shutting down"));
 	/* The session leaves, the server stops, and starts again. */
 	PQfinish(holder);
-	for (int i = 0; i < 100 && run("test -e %s/data/postmaster.pid", cluster_dir) == 0; i++)
+	for (int i = 0; i < 100 && pt_run("test -e %s/data/postmaster.pid", cluster_dir) == 0; i++)
 		usleep(100000);
 	cluster_start();
 	expect_row(c, "served");

@@ -25,34 +25,13 @@ static char base_dir[256], primary_dir[300], replica_dir[300];
 static int primary_port, replica_port;
 static char dbs[512];
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int run(const char *fmt, ...)
-{
-	char cmd[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	int st = system(cmd);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
-static const char *pgcluster(void)
-{
-	static char path[512];
-	const char *src = getenv("PGTIDE_SOURCE_DIR");
-	snprintf(path, sizeof(path), "%s/test/integration/pgcluster.sh", src ? src : ".");
-	return path;
-}
-
 static void destroy_clusters(void)
 {
 	if (!base_dir[0])
 		return;
-	run("%s destroy %s >/dev/null 2>&1", pgcluster(), replica_dir);
-	run("%s destroy %s >/dev/null 2>&1", pgcluster(), primary_dir);
-	run("rm -rf %s", base_dir);
+	pt_run("%s destroy %s >/dev/null 2>&1", pt_pgcluster_script(), replica_dir);
+	pt_run("%s destroy %s >/dev/null 2>&1", pt_pgcluster_script(), primary_dir);
+	pt_run("rm -rf %s", base_dir);
 	base_dir[0] = '\0';
 }
 
@@ -75,10 +54,10 @@ static int group_setup(void **state)
 	snprintf(primary_dir, sizeof(primary_dir), "%s/p", base_dir);
 	snprintf(replica_dir, sizeof(replica_dir), "%s/r", base_dir);
 	primary_port = free_tcp_port();
-	if (run("%s start %s %d >/dev/null", pgcluster(), primary_dir, primary_port) != 0)
+	if (pt_run("%s start %s %d >/dev/null", pt_pgcluster_script(), primary_dir, primary_port) != 0)
 		return -1;
 	replica_port = free_tcp_port();
-	if (run("%s replica %s %s %d >/dev/null", pgcluster(), primary_dir, replica_dir, replica_port) != 0)
+	if (pt_run("%s replica %s %s %d >/dev/null", pt_pgcluster_script(), primary_dir, replica_dir, replica_port) != 0)
 		return -1;
 	PGconn *c = direct(primary_dir, primary_port);
 	PQclear(PQexec(c, "CREATE TABLE ryw (id int PRIMARY KEY, who int)"));
@@ -388,7 +367,7 @@ static void test_replica_down_and_back(void **state)
 		usleep(20000);
 	assert_true(atomic_load(&on_replica) > 0);
 	double t0 = now_seconds();
-	assert_int_equal(run("%s stop %s", pgcluster(), replica_dir), 0);
+	assert_int_equal(pt_run("%s stop %s", pt_pgcluster_script(), replica_dir), 0);
 	wait_state(&p, "down", 5);
 	print_message("replica marked down %.2fs after pg_ctl stop returned\n", now_seconds() - t0);
 	int failed_at_stop = atomic_load(&failed);
@@ -397,7 +376,7 @@ static void test_replica_down_and_back(void **state)
 	/* Reads carry on, on the primary, and nothing fails. */
 	assert_true(atomic_load(&ok) > ok_at_stop);
 	assert_int_equal(atomic_load(&failed), failed_at_stop);
-	assert_int_equal(run("%s start %s %d >/dev/null", pgcluster(), replica_dir, replica_port), 0);
+	assert_int_equal(pt_run("%s start %s %d >/dev/null", pt_pgcluster_script(), replica_dir, replica_port), 0);
 	wait_state(&p, "up", 10);
 	int replica_before = atomic_load(&on_replica);
 	usleep(500000);
