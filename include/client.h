@@ -78,7 +78,8 @@ typedef struct client {
 	/* Read routing (routing.h), for pools with replicas. */
 	bool ro_entry;             /* the _ro alias or default_transaction_read_only=on */
 	bool route_hold;           /* on a replica for one unit: hold what follows until answered */
-	bool replay_answered;      /* the replica sent part of the unit's answer already */
+	bool replay_answered;      /* part of the unit's answer reached the client's socket */
+	bool replay_queued;        /* part of the answer is queued, none sent: it can be withdrawn */
 	iobuf_t *replay;           /* a copy of the read-only unit sent to a replica, until answered */
 	bool ryw_pending;          /* on the primary for a write: learn its WAL position at the end */
 	uint64_t ryw_lsn;          /* the primary's WAL insert position after its last write */
@@ -115,6 +116,12 @@ void client_route_resume(client_t *c);
 /* The replica running c's read-only unit died before answering any of it:
  * send the unit again, wherever routing now puts it. */
 void client_replay_unit(client_t *c);
+/* The replica serving the kept unit answered its first message: the answer
+ * is queued for the client and can be withdrawn until it is flushed. */
+void client_replay_answer_begins(client_t *c);
+/* The replica failed (FATAL) before any of the answer left: forget what is
+ * queued, so the unit can be replayed elsewhere. False when too late. */
+bool client_replay_withdraw(client_t *c);
 
 /* Frees a closing client whose last in-flight reference just went. */
 void client_free_deferred(client_t *c);

@@ -92,6 +92,8 @@ void link_out_commit(link_t *l, size_t n);
 void link_write(link_t *l, const void *data, size_t n);
 /* Bytes queued and not yet sent. */
 size_t link_out_pending(const link_t *l);
+/* Drops all queued output (nothing of it may have been sent). */
+void link_out_discard(link_t *l);
 /* Sends queued output. Returns false if the socket failed. */
 bool link_flush(link_t *l);
 /* Gives empty buffers back to the worker's cache (idle connections hold none). */

@@ -97,6 +97,10 @@ bool client_flush(client_t *c)
 {
 	if (c->state == CL_CLOSING)
 		return false;
+	if (unlikely(c->replay_queued)) {
+		c->replay_queued = false;
+		c->replay_answered = true;
+	}
 	return link_flush(&c->link);
 }
 
@@ -187,6 +191,7 @@ static void drop_replay(client_t *c)
 		iobuf_put(&c->link.worker->bufs, c->replay);
 		c->replay = NULL;
 	}
+	c->replay_queued = false;
 }
 
 static void client_free(reapable_t *r)
@@ -1166,6 +1171,27 @@ static void keep_unit_for_replay(client_t *c, const uint8_t *unit, size_t len)
 	c->replay->start = 0;
 	c->replay->end = (uint32_t)len;
 	c->replay_answered = false;
+	c->replay_queued = false;
+}
+
+void client_replay_answer_begins(client_t *c)
+{
+	/* Only an answer that starts on an empty queue can be taken back whole. */
+	if (link_out_pending(&c->link) == 0 && !c->link.write_armed)
+		c->replay_queued = true;
+	else
+		c->replay_answered = true;
+}
+
+bool client_replay_withdraw(client_t *c)
+{
+	if (c->replay_answered)
+		return false;
+	if (c->replay_queued) {
+		link_out_discard(&c->link);
+		c->replay_queued = false;
+	}
+	return true;
 }
 
 void client_replay_unit(client_t *c)
@@ -1652,7 +1678,7 @@ static void client_relay(client_t *c)
 			break;
 		link_resume_read(&c->link);
 	}
-	link_flush(&c->link);
+	client_flush(c);
 	if (c->link.in && iobuf_len(c->link.in) == 0)
 		link_trim_input(&c->link);
 	/* A full buffer while waiting: stop reading until a server comes. */

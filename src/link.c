@@ -315,6 +315,13 @@ size_t link_out_pending(const link_t *l)
 	return (l->out ? iobuf_len(l->out) : 0) + (l->spill_len - l->spill_off);
 }
 
+void link_out_discard(link_t *l)
+{
+	if (l->out)
+		l->out->start = l->out->end = 0;
+	l->spill_off = l->spill_len = 0;
+}
+
 void link_arm_write(link_t *l)
 {
 	if (!l->write_armed && l->attached) {

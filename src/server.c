@@ -949,15 +949,17 @@ static void client_bound_message(server_t *s, uint8_t type, const uint8_t *body,
 	pool_stats(s->pool, s->link.worker->id)->c.bytes_sent += total;
 	client_t *rc = s->client;
 	if (unlikely(rc->replay) && !rc->replay_answered) {
-		/* A replica shutting down says so (FATAL) before it closes: the
-		 * unit will be replayed elsewhere, so the client must not see it. */
-		if (type == BE_ERROR && body && error_is_fatal(body, blen)) {
+		/* A replica shutting down says so (FATAL) before it closes, at
+		 * times after the first rows of the answer, sent together with
+		 * it: the unit will be replayed elsewhere, so the client must see
+		 * none of this answer (client_replay_withdraw). */
+		if (type == BE_ERROR && body && error_is_fatal(body, blen) && client_replay_withdraw(rc)) {
 			s->close_needed = true;
 			s->skip_remaining = total;
 			return;
 		}
-		if (type != BE_PARAM_STATUS && type != BE_NOTICE)
-			rc->replay_answered = true;
+		if (type != BE_PARAM_STATUS && type != BE_NOTICE && !rc->replay_queued)
+			client_replay_answer_begins(rc);
 	}
 	if (s->rq_on && rq_wants(&s->rq, type) && answer_tracked(s, type, body, blen) == PSR_SWALLOW)
 		s->skip_remaining = total;

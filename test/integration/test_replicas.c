@@ -324,14 +324,18 @@ typedef struct load_arg {
 	const pgtide_proc_t *p;
 	atomic_bool *stop;
 	atomic_int *ok, *failed, *on_replica;
+	bool slow;
 } load_arg_t;
 
 static void *read_load(void *v)
 {
 	load_arg_t *a = v;
 	PGconn *c = pt_connect(a->p, "app", "app-pw", "app", NULL);
+	/* Half the readers sleep inside the query: a replica stopping then
+	 * sends its FATAL after the answer's RowDescription. */
+	const char *sql = a->slow ? "SELECT pg_is_in_recovery() FROM pg_sleep(0.002)" : "SELECT pg_is_in_recovery()";
 	while (!atomic_load(a->stop)) {
-		PGresult *r = PQexec(c, "SELECT pg_is_in_recovery()");
+		PGresult *r = PQexec(c, sql);
 		if (PQresultStatus(r) == PGRES_TUPLES_OK) {
 			atomic_fetch_add(a->ok, 1);
 			if (strcmp(PQgetvalue(r, 0, 0), "t") == 0)
@@ -359,9 +363,10 @@ static void test_replica_down_and_back(void **state)
 	pthread_t t[NT];
 	atomic_bool stop = false;
 	atomic_int ok = 0, failed = 0, on_replica = 0;
-	load_arg_t a = { &p, &stop, &ok, &failed, &on_replica };
+	load_arg_t a[2] = { { &p, &stop, &ok, &failed, &on_replica, false },
+			    { &p, &stop, &ok, &failed, &on_replica, true } };
 	for (int i = 0; i < NT; i++)
-		pthread_create(&t[i], NULL, read_load, &a);
+		pthread_create(&t[i], NULL, read_load, &a[i % 2]);
 	/* Under load (CI runs tests side by side) the first reads may take a while. */
 	for (int i = 0; i < 250 && atomic_load(&on_replica) == 0; i++)
 		usleep(20000);
