@@ -5,10 +5,20 @@
 # $BENCH_EXEC_PREFIX (valgrind/callgrind in the instruction-count scenario).
 #   PGTIDE_BIN      the binary (default: build-bench/pgtide beside this script)
 #   PGTIDE_WORKERS  worker threads (default 0 = one per core)
+#   PGTIDE_SERVER_VIA  unix (default when the harness names the server's socket
+#                   directory, BENCH_PG_SOCKET_DIR) or tcp: how pgtide reaches
+#                   PostgreSQL. The harness offers the socket for optional use
+#                   and configures PgBouncer over TCP; docs/performance.md
+#                   reports both.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 bin=${PGTIDE_BIN:-$here/../build-bench/pgtide}
 dir=${BENCH_DIR:?run from the benchmark harness}
+
+server_host=$BENCH_PG_HOST
+if [ "${PGTIDE_SERVER_VIA:-unix}" = unix ] && [ -n "${BENCH_PG_SOCKET_DIR:-}" ]; then
+	server_host=$BENCH_PG_SOCKET_DIR
+fi
 
 # The server's own secrets, as PgBouncer gets them in the same run: SCRAM
 # clients are verified without PBKDF2 and pgtide logs into the server with
@@ -34,7 +44,7 @@ log_stats = 0
 query_wait_timeout = 300
 
 [databases]
-$BENCH_DB = host=$BENCH_PG_HOST port=$BENCH_PG_PORT
+$BENCH_DB = host=$server_host port=$BENCH_PG_PORT
 EOT
 # shellcheck disable=SC2086
 exec ${BENCH_EXEC_PREFIX:-} "$bin" "$dir/pgtide.ini"

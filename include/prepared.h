@@ -175,7 +175,14 @@ static inline bool rq_push_plain_fast(rq_t *q)
 		rq_tail(q)->count++;
 		return true;
 	}
-	return false;
+	if (q->len == q->cap)
+		return false;
+	rq_entry_t *e = &q->ring[(q->head + q->len) & (q->cap - 1)];
+	e->kind = RQ_PLAIN;
+	e->count = 1;
+	e->stmt = NULL;
+	q->len++;
+	return true;
 }
 
 /* A forwarded Sync, Query or FunctionCall. Returns false when the slow path

@@ -53,6 +53,11 @@ typedef struct worker {
 	/* Monotonic time read once per wake-up (socket, mailbox, tick): what
 	 * the hot path uses for timestamps instead of a clock call each. */
 	usec_t now;
+	/* Random bytes drawn from OpenSSL's DRBG in blocks: one RAND_bytes call
+	 * (tens of thousands of instructions with its locks) per many logins
+	 * instead of two per login (md5 salt, cancel key). */
+	uint8_t rand_pool[512];
+	uint16_t rand_left;
 
 	list_node_t clients;      /* every client this worker owns */
 	list_node_t servers;      /* every server this worker owns */
@@ -71,6 +76,9 @@ typedef struct worker {
 } worker_t;
 
 bool worker_init(worker_t *w, struct runtime *rt, int id);
+/* Fills buf with n (at most sizeof rand_pool) cryptographically random
+ * bytes, from w's pool; on w's thread only. False if the DRBG failed. */
+bool worker_random_bytes(worker_t *w, void *buf, size_t n);
 bool worker_start(worker_t *w);
 void worker_join(worker_t *w);
 void worker_destroy(worker_t *w);

@@ -84,11 +84,16 @@ static cancel_entry_t *find_locked(cancel_map_t *m, uint32_t pid)
 void cancel_register(cancel_map_t *m, client_t *c)
 {
 	uint32_t v[2];
+	/* Drawn before the lock (shared by all workers) is taken; a clash with
+	 * a key in use is rare and draws again. */
+	worker_random_bytes(c->link.worker, v, sizeof(v));
 	pthread_mutex_lock(&m->lock);
-	do {
-		auth_random_bytes((uint8_t *)v, sizeof(v));
+	for (;;) {
 		v[0] &= 0x7fffffff; /* a positive pid, as drivers expect */
-	} while (v[0] == 0 || find_locked(m, v[0]));
+		if (v[0] != 0 && !find_locked(m, v[0]))
+			break;
+		worker_random_bytes(c->link.worker, v, sizeof(v));
+	}
 	c->cancel_pid = v[0];
 	c->cancel_key = v[1];
 	cancel_entry_t *e = m->free_entries;

@@ -687,7 +687,7 @@ static void start_exchange(client_t *c, client_auth_t *a)
 		start_scram(c, a);
 	} else {
 		a->wait = AUTH_WAIT_MD5;
-		auth_random_bytes(a->md5_salt, sizeof(a->md5_salt));
+		worker_random_bytes(c->link.worker, a->md5_salt, sizeof(a->md5_salt));
 		send_auth_request(c, AUTH_REQ_MD5, a->md5_salt, sizeof(a->md5_salt));
 	}
 }
@@ -1111,8 +1111,9 @@ void client_login_sync_done(client_t *c, const char *err_sqlstate, const char *e
 /* Wait time and assignment are counted at every hand-off, zero waits too. */
 static void count_assignment(client_t *c)
 {
-	usec_t now = clock_mono_usec();
-	uint64_t waited = c->wait_start ? (uint64_t)(now - c->wait_start) : 0;
+	/* The worker's time of this wake-up: a hand-off happens in one. */
+	usec_t now = c->link.worker->now;
+	uint64_t waited = c->wait_start && now > c->wait_start ? (uint64_t)(now - c->wait_start) : 0;
 	c->wait_start = 0;
 	stats_slot_t *st = pool_stats(c->pool, c->link.worker->id);
 	st->c.server_assignment_count++;

@@ -1268,7 +1268,7 @@ bool server_after_release(server_t *s, int decision, client_t *next)
 {
 	switch ((release_t)decision) {
 	case REL_IDLE:
-		s->last_used = clock_mono_usec();
+		s->last_used = s->link.worker->now;
 		link_release_buffers(&s->link);
 		return true;
 	case REL_GIVE_LOCAL:

@@ -3,6 +3,7 @@
  */
 #include "worker.h"
 
+#include "auth.h"
 #include "clock.h"
 
 #include <errno.h>
@@ -75,6 +76,23 @@ static void janitor_cb(evutil_socket_t fd, short what, void *arg)
 	w->now = clock_mono_usec();
 	if (w->on_tick)
 		w->on_tick(w);
+}
+
+bool worker_random_bytes(worker_t *w, void *buf, size_t n)
+{
+	if (n > sizeof(w->rand_pool))
+		return auth_random_bytes(buf, n);
+	if (w->rand_left < n) {
+		if (!auth_random_bytes(w->rand_pool, sizeof(w->rand_pool)))
+			return false;
+		w->rand_left = sizeof(w->rand_pool);
+	}
+	/* Bytes handed out are wiped: none is ever given twice. */
+	uint8_t *from = w->rand_pool + w->rand_left - n;
+	memcpy(buf, from, n);
+	memset(from, 0, n);
+	w->rand_left -= (uint16_t)n;
+	return true;
 }
 
 bool worker_init(worker_t *w, struct runtime *rt, int id)
