@@ -75,6 +75,12 @@ typedef struct pool {
 	 * client; empty until the first server logged in. */
 	char *welcome;            /* packed name\0value\0... */
 	uint32_t welcome_len;
+	/* The welcome's ParameterStatus messages for untracked parameters,
+	 * rendered once: every login sends them as they are. The tracked ones
+	 * (params.h) the welcome had are in `defaults`; each client gets its
+	 * own values for those. */
+	uint8_t *welcome_msgs;
+	uint32_t welcome_msgs_len;
 	bool welcome_ready;
 	param_set_t defaults;     /* tracked values from the welcome */
 	/* raw startup value -> value the server reported for it */

@@ -15,6 +15,7 @@
 #include "client.h"
 #include "clock.h"
 #include "log.h"
+#include "pktbuf.h"
 #include "replica.h"
 #include "server.h"
 #include "worker.h"
@@ -70,6 +71,7 @@ static void pool_free(pool_t *p)
 		free(p->query_secret);
 	}
 	free(p->welcome);
+	free(p->welcome_msgs);
 	OPENSSL_cleanse(p->scram_client_key, sizeof(p->scram_client_key));
 	param_set_clear(&p->defaults);
 	for (int i = 0; i < p->n_norm; i++) {
@@ -536,6 +538,8 @@ void pool_set_welcome(pool_t *p, const char *blob, uint32_t len)
 		p->welcome = xmalloc(len ? len : 1);
 		memcpy(p->welcome, blob, len);
 		p->welcome_len = len;
+		pktbuf_t pb;
+		pktbuf_init_growable(&pb, len + 64);
 		uint32_t pos = 0;
 		while (pos < len) {
 			const char *name = blob + pos;
@@ -545,7 +549,11 @@ void pool_set_welcome(pool_t *p, const char *blob, uint32_t len)
 			int id = param_lookup(name);
 			if (id >= 0)
 				param_set_assign(&p->defaults, (param_id_t)id, value);
+			else
+				pktbuf_param_status(&pb, name, value);
 		}
+		p->welcome_msgs = pb.data; /* owned by the pool now */
+		p->welcome_msgs_len = (uint32_t)pb.len;
 		p->welcome_ready = true;
 	}
 	pool_unlock(p);
