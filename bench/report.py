@@ -82,6 +82,25 @@ def harness_table(rows):
     return out
 
 
+def s5_variants_table(d):
+    out = []
+    for v, what in (("workers1", "workers = 1"), ("tcp", "server over TCP")):
+        rows = load_summary(os.path.join(d, f"s5-{v}.tsv"))
+        for mode in ("simple", "extended"):
+            for metric in ("instr_per_txn", "cpu_us_per_txn", "syscalls_per_txn"):
+                scen, pt = find(rows, f"S5-cpu-{mode}", "pgtide", metric)
+                if not pt:
+                    continue
+                _, pb = find(rows, scen, "pgbouncer", metric)
+                ratio = num(pt.get("ratio_vs_pgbouncer"))
+                out.append("| {} | {} | {} | {} | {} | {} |".format(
+                    what, scen, metric, pb["median"] if pb else "NA", pt["median"],
+                    f"{ratio:.3f}" if ratio else "NA"))
+    if not out:
+        return []
+    return ["| pgtide | scenario | metric | PgBouncer | pgtide | ratio |", "|---|---|---|---|---|---|"] + out
+
+
 def multicore_table(path):
     if not os.path.exists(path):
         return []
@@ -110,6 +129,9 @@ def main():
         lines += ["```", open(meta).read().strip(), "```", ""]
     if rows:
         lines += ["## S1-S5 (shared harness)", ""] + harness_table(rows) + [""]
+    s5v = s5_variants_table(d)
+    if s5v:
+        lines += ["## S5 variants (each with its own PgBouncer run)", ""] + s5v + [""]
     mc = multicore_table(os.path.join(d, "multicore.tsv"))
     if mc:
         lines += ["## S6 multi-core (pooler pinned with taskset)", ""] + mc + [""]

@@ -16,6 +16,10 @@
 #   S5 pooler cost per transaction: callgrind instructions, CPU time and
 #      syscalls (perf stat software events)
 # S6 is bench/multicore.sh: each pooler pinned to 1 core, then 2 (taskset).
+# S5 variants (S5_VARIANTS, default "workers1 tcp"; "" for none): S5 again
+# with pgtide at workers = 1, and reaching PostgreSQL over TCP as PgBouncer
+# does (the default candidate uses the server's unix socket), each against
+# a PgBouncer measured in that same run.
 #
 # Output: bench/results/<UTC date>/ with summary.tsv, raw.tsv, meta.txt,
 # multicore.tsv and report.md (the table docs/performance.md quotes).
@@ -52,6 +56,19 @@ if [ -n "${harness_scen// /}" ]; then
 	RESULTS=$out/summary.tsv RESULTS_RAW=$out/raw.tsv RESULTS_META=$out/meta.txt SCENARIOS="$harness_scen" \
 		CANDIDATE_NAME=pgtide CANDIDATE_CMD="exec $here/candidate.sh" \
 		PGTIDE_BIN="$root/build-bench/pgtide" bash "$harness" | tee "$out/harness.txt"
+fi
+if [[ " $SCENARIOS " == *" S5 "* ]]; then
+	for v in ${S5_VARIANTS-workers1 tcp}; do
+		case $v in
+		workers1) env=(PGTIDE_WORKERS=1) ;;
+		tcp) env=(PGTIDE_SERVER_VIA=tcp) ;;
+		*) echo "unknown S5 variant $v" >&2; exit 1 ;;
+		esac
+		echo "== S5 variant: $v"
+		env "${env[@]}" RESULTS=$out/s5-$v.tsv RESULTS_RAW=$out/s5-$v.raw.tsv RESULTS_META=$out/s5-$v.meta.txt \
+			SCENARIOS=S5 CANDIDATE_NAME=pgtide CANDIDATE_CMD="exec $here/candidate.sh" \
+			PGTIDE_BIN="$root/build-bench/pgtide" bash "$harness" >"$out/s5-$v.txt"
+	done
 fi
 if [[ " $SCENARIOS " == *" S6 "* ]]; then
 	echo "== S6 multi-core"

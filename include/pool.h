@@ -212,7 +212,8 @@ bool pool_client_unref(pool_t *p, struct client *c);
 /* The janitor: open connections for waiters (after server_login_retry) and
  * for min_pool_size. Returns the worker to connect on, or NULL. */
 struct worker *pool_wants_connect(pool_t *p, usec_t now);
-/* A new server object is accounted in the login list. */
+/* A new server object is accounted in the login list and gets its copy of
+ * the pool's target and generation (server_target_t). */
 void pool_server_added(pool_t *p, struct server *s);
 /* Removes a waiting client from the queue; false if it was not waiting
  * (a server may be on its way to it). */

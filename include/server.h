@@ -35,6 +35,19 @@ enum {
 	SERVER_TLS_HANDSHAKE,  /* 'S' came: handshaking */
 };
 
+/* Where and as whom one server connection logs in: the pool's settings when
+ * it was opened. RELOAD and auth_query replace the pool's strings (under
+ * the pool lock) while servers log in on other workers; a server reads
+ * only its own copy, which lives exactly as long as it does. It is also
+ * where a CancelRequest for it must go. */
+typedef struct server_target {
+	char *host;      /* name, address or unix socket directory */
+	int port;
+	char *dbname;
+	char *user;
+	char *password;  /* plain, md5 or SCRAM secret; NULL = none */
+} server_target_t;
+
 typedef struct server {
 	reapable_t reap;
 	link_t link;
@@ -45,6 +58,7 @@ typedef struct server {
 	server_state_t state;
 	uint64_t id;
 	uint64_t generation;
+	server_target_t target;
 
 	uint32_t backend_pid;
 	uint8_t backend_key[256];

@@ -155,6 +155,8 @@ static void pool_row(admin_out_t *o, pool_t *p, usec_t now)
 	nv = put_quantiles(&f, vals, nv, &p->period_xact);
 	char util[32];
 	snprintf(util, sizeof(util), "%.3f", p->utilization);
+	char address[300]; /* RELOAD replaces host under the lock */
+	snprintf(address, sizeof(address), p->host[0] == '/' ? "%s/.s.PGSQL.%d" : "%s:%d", p->host, p->port);
 	pool_unlock(p);
 	nv = put_quantiles(&f, vals, nv, wait);
 	nv = put_quantiles(&f, vals, nv, xact);
@@ -165,8 +167,6 @@ static void pool_row(admin_out_t *o, pool_t *p, usec_t now)
 	vals[nv++] = fmt_u64(&f, t.wait_canceled_count);
 	vals[nv++] = fmt_u64(&f, t.wait_killed_count);
 	vals[nv++] = fmt_u64(&f, t.wait_failed_count);
-	char address[300];
-	snprintf(address, sizeof(address), p->host[0] == '/' ? "%s/.s.PGSQL.%d" : "%s:%d", p->host, p->port);
 	vals[nv++] = p->role == POOL_ROLE_REPLICA ? "replica" : "primary";
 	vals[nv++] = address;
 	out_row(o, vals, nv);
@@ -420,8 +420,8 @@ static void server_row(admin_out_t *o, const pool_t *p, const server_t *s)
 	snprintf(ptr, sizeof(ptr), "%p", (const void *)s);
 	snprintf(link, sizeof(link), "%p", (const void *)s->client);
 	const char *vals[] = {
-		"S", p->server_user, p->server_dbname, "no", server_state_name(s->state), p->host,
-		fmt_i64(&f, p->port), "", "0", ct, ct, "0", "0", fmt_i64(&f, s->close_needed), ptr,
+		"S", s->target.user, s->target.dbname, "no", server_state_name(s->state), s->target.host,
+		fmt_i64(&f, s->target.port), "", "0", ct, ct, "0", "0", fmt_i64(&f, s->close_needed), ptr,
 		s->client ? link : "", fmt_u64(&f, s->backend_pid), s->tls_desc ? s->tls_desc : "", "", "0",
 		fmt_u64(&f, s->id),
 		p->role == POOL_ROLE_REPLICA ? "replica" : "primary",

@@ -275,8 +275,10 @@ void cancel_request(runtime_t *rt, worker_t *w, uint32_t pid, const uint8_t *key
 		pool_lock(p);
 		server_t *s = c->server;
 		if (s && s->state == SV_ACTIVE && s->backend_key_len) {
-			strlcpy_ok(t.host, p->host, sizeof(t.host));
-			t.port = p->port;
+			/* Where this server is, which RELOAD may have changed for
+			 * the pool since it connected. */
+			strlcpy_ok(t.host, s->target.host, sizeof(t.host));
+			t.port = s->target.port;
 			t.pid = s->backend_pid;
 			t.key_len = s->backend_key_len;
 			memcpy(t.key, s->backend_key, t.key_len);

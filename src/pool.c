@@ -274,6 +274,12 @@ static bool reserve_connect(pool_t *p, usec_t now)
 void pool_server_added(pool_t *p, server_t *s)
 {
 	pool_lock(p);
+	s->generation = p->generation;
+	s->target.host = xstrdup(p->host);
+	s->target.port = p->port;
+	s->target.dbname = xstrdup(p->server_dbname);
+	s->target.user = xstrdup(p->server_user);
+	s->target.password = p->server_password ? xstrdup(p->server_password) : NULL;
 	if (p->pool_reserved_logins > 0) {
 		p->pool_reserved_logins--;
 		p->n_login--;

@@ -55,6 +55,13 @@ static const config_t *cfg_of(const server_t *s)
 
 static void server_free_memory(server_t *s)
 {
+	free(s->target.host);
+	free(s->target.dbname);
+	free(s->target.user);
+	if (s->target.password) {
+		explicit_bzero(s->target.password, strlen(s->target.password));
+		free(s->target.password);
+	}
 	free(s->scram);
 	rq_free(&s->rq);
 	free(s->retry_buf);
@@ -115,12 +122,12 @@ void server_close(server_t *s, const char *reason)
 
 /* ---- connecting ---- */
 
-static int open_socket(const pool_t *p, char *err, size_t errlen)
+static int open_socket(const server_target_t *t, char *err, size_t errlen)
 {
 	int fd = -1;
-	if (p->host[0] == '/') {
+	if (t->host[0] == '/') {
 		struct sockaddr_un sun = { .sun_family = AF_UNIX };
-		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/.s.PGSQL.%d", p->host, p->port);
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/.s.PGSQL.%d", t->host, t->port);
 		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0 || (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 && errno != EINPROGRESS &&
 			       errno != EAGAIN)) {
@@ -134,12 +141,12 @@ static int open_socket(const pool_t *p, char *err, size_t errlen)
 	}
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res = NULL;
 	char port[16];
-	snprintf(port, sizeof(port), "%d", p->port);
+	snprintf(port, sizeof(port), "%d", t->port);
 	/* Numeric hosts resolve without a lookup; names go through the resolver
 	 * (a blocking call: configure IPs for latency-critical setups). */
-	int rc = getaddrinfo(p->host, port, &hints, &res);
+	int rc = getaddrinfo(t->host, port, &hints, &res);
 	if (rc != 0 || !res) {
-		snprintf(err, errlen, "could not resolve host \"%s\": %s", p->host, gai_strerror(rc));
+		snprintf(err, errlen, "could not resolve host \"%s\": %s", t->host, gai_strerror(rc));
 		return -1;
 	}
 	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -148,7 +155,7 @@ static int open_socket(const pool_t *p, char *err, size_t errlen)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 		if (connect(fd, res->ai_addr, res->ai_addrlen) < 0 && errno != EINPROGRESS) {
-			snprintf(err, errlen, "could not connect to server %s:%d: %s", p->host, p->port,
+			snprintf(err, errlen, "could not connect to server %s:%d: %s", t->host, t->port,
 				 strerror(errno));
 			close(fd);
 			fd = -1;
@@ -175,7 +182,6 @@ void server_connect_on(pool_t *p, worker_t *w)
 	s->reap.free_fn = server_free;
 	s->pool = p;
 	s->id = runtime_next_id(p->rt);
-	s->generation = p->generation;
 	s->created = s->state_since = s->last_used = clock_mono_usec();
 	s->connect_wall = clock_wall_usec();
 	s->tx_status = 'I';
@@ -187,7 +193,7 @@ void server_connect_on(pool_t *p, worker_t *w)
 	list_push_back(&w->servers, &s->worker_node);
 
 	char err[256];
-	int fd = open_socket(p, err, sizeof(err));
+	int fd = open_socket(&s->target, err, sizeof(err));
 	if (fd < 0) {
 		login_failed(s, "08006", err, false);
 		return;
@@ -199,16 +205,15 @@ void server_connect_on(pool_t *p, worker_t *w)
 
 static void send_startup(server_t *s)
 {
-	pool_t *p = s->pool;
 	uint8_t mem[1024];
 	pktbuf_t pb;
 	pktbuf_init_fixed(&pb, mem, sizeof(mem));
 	pktbuf_begin(&pb, 0);
 	pktbuf_put_u32(&pb, PROTO_V3_0);
 	pktbuf_put_cstr(&pb, "user");
-	pktbuf_put_cstr(&pb, p->server_user);
+	pktbuf_put_cstr(&pb, s->target.user);
 	pktbuf_put_cstr(&pb, "database");
-	pktbuf_put_cstr(&pb, p->server_dbname);
+	pktbuf_put_cstr(&pb, s->target.dbname);
 	pktbuf_put_u8(&pb, 0);
 	pktbuf_end(&pb);
 	link_write(&s->link, pb.data, pb.len);
@@ -223,7 +228,7 @@ static void server_tls_on_read(link_t *l);
  * never used over a unix socket (as in PgBouncer and libpq). */
 static int server_sslmode(const server_t *s)
 {
-	if (s->pool->host[0] == '/')
+	if (s->target.host[0] == '/')
 		return TLS_MODE_DISABLE;
 	const config_t *cfg = cfg_of(s);
 	return config_db_sslmode(cfg, config_find_db(cfg, s->pool->dbname));
@@ -258,7 +263,7 @@ static void server_tls_step(server_t *s)
 	case TLS_HS_AGAIN:
 		return;
 	case TLS_HS_FAILED:
-		snprintf(msg, sizeof(msg), "TLS handshake with server %s:%d failed: %s", s->pool->host, s->pool->port,
+		snprintf(msg, sizeof(msg), "TLS handshake with server %s:%d failed: %s", s->target.host, s->target.port,
 			 err);
 		/* A certificate that does not verify will not verify for the
 		 * waiters either: they all get the reason now. */
@@ -287,13 +292,13 @@ static void server_tls_on_read(link_t *l)
 		return;
 	char msg[300];
 	if (n <= 0) {
-		snprintf(msg, sizeof(msg), "server %s:%d closed the connection after SSLRequest", s->pool->host,
-			 s->pool->port);
+		snprintf(msg, sizeof(msg), "server %s:%d closed the connection after SSLRequest", s->target.host,
+			 s->target.port);
 		login_failed(s, "08006", msg, false);
 		return;
 	}
 	if (b == 'S') {
-		SSL *ssl = tls_connect_new(runtime_tls(s->pool->rt), l->fd, s->pool->host, s->tls_mode);
+		SSL *ssl = tls_connect_new(runtime_tls(s->pool->rt), l->fd, s->target.host, s->tls_mode);
 		if (!ssl) {
 			login_failed(s, "08006", "could not create a TLS session for the server", false);
 			return;
@@ -308,11 +313,11 @@ static void server_tls_on_read(link_t *l)
 		return;
 	}
 	if (b == 'N')
-		snprintf(msg, sizeof(msg), "server %s:%d does not support TLS (sslmode %s)", s->pool->host,
-			 s->pool->port, config_tls_mode_names[s->tls_mode]);
+		snprintf(msg, sizeof(msg), "server %s:%d does not support TLS (sslmode %s)", s->target.host,
+			 s->target.port, config_tls_mode_names[s->tls_mode]);
 	else
-		snprintf(msg, sizeof(msg), "server %s:%d answered SSLRequest with neither S nor N", s->pool->host,
-			 s->pool->port);
+		snprintf(msg, sizeof(msg), "server %s:%d answered SSLRequest with neither S nor N", s->target.host,
+			 s->target.port);
 	login_failed(s, "08006", msg, b == 'N');
 }
 
@@ -331,8 +336,8 @@ static void server_on_drain(link_t *l)
 		err = errno;
 	if (err) {
 		char msg[256];
-		snprintf(msg, sizeof(msg), "could not connect to server %s:%d: %s", s->pool->host,
-			 s->pool->port, strerror(err));
+		snprintf(msg, sizeof(msg), "could not connect to server %s:%d: %s", s->target.host,
+			 s->target.port, strerror(err));
 		login_failed(s, "08006", msg, false);
 		return;
 	}
@@ -362,7 +367,7 @@ static void login_failed(server_t *s, const char *sqlstate, const char *msg, boo
 {
 	pool_t *p = s->pool;
 	log_warning("server login failed: db=%s user=%s host=%s port=%d sqlstate=%s msg=\"%s\"", p->dbname,
-		    p->user, p->host, p->port, sqlstate, msg);
+		    p->user, s->target.host, s->target.port, sqlstate, msg);
 	pool_lock(p);
 	p->last_login_failure = clock_mono_usec();
 	p->last_login_fatal = fatal;
@@ -387,7 +392,7 @@ static void login_failed(server_t *s, const char *sqlstate, const char *msg, boo
 
 static const char *server_password(const server_t *s)
 {
-	return s->pool->server_password;
+	return s->target.password;
 }
 
 static bool send_password_message(server_t *s, const void *data, size_t len)
@@ -467,7 +472,7 @@ static const char *handle_auth_request(server_t *s, const uint8_t *body, size_t 
 		if (!pw)
 			return "server asked for an md5 password and none is configured";
 		if (auth_secret_kind(pw) == SECRET_PLAIN)
-			auth_md5_secret(s->pool->server_user, pw, secret);
+			auth_md5_secret(s->target.user, pw, secret);
 		else if (auth_secret_kind(pw) == SECRET_MD5)
 			strlcpy_ok(secret, pw, sizeof(secret));
 		else

@@ -1,8 +1,10 @@
 /*
  * test_lifecycle.c - reload, graceful shutdown, session mode, unix socket.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -46,6 +48,62 @@ static void test_reload_keeps_clients(void **state)
 	assert_string_equal(pt_show_value(a, "SHOW CONFIG", "key", "default_pool_size", "value"), "7");
 	assert_true(pgtide_log_contains(&p, "reload failed"));
 	PQfinish(a);
+	assert_int_equal(pgtide_stop(&p), 0);
+}
+
+/* Servers keep logging in while RELOAD moves the pool between two ways to
+ * reach the same PostgreSQL (TCP, then its unix socket) many times: each
+ * server logs in with its own copy of the pool's target (server_target_t),
+ * so none reads a string RELOAD freed (ASan watches), and every query is
+ * served. */
+typedef struct churn_arg {
+	const pgtide_proc_t *p;
+	atomic_int *failed;
+} churn_arg_t;
+
+static void *reload_churn_client(void *v)
+{
+	churn_arg_t *a = v;
+	PGconn *c = pt_connect(a->p, "app", "app-pw", "app", NULL);
+	for (int i = 0; i < 150; i++) {
+		PGresult *r = PQexec(c, "SELECT 1");
+		if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+			fprintf(stderr, "query failed: %s", PQerrorMessage(c));
+			atomic_fetch_add(a->failed, 1);
+		}
+		PQclear(r);
+	}
+	PQfinish(c);
+	return NULL;
+}
+
+static void test_reload_storm_while_servers_log_in(void **state)
+{
+	char tcp_db[512], unix_db[512];
+	snprintf(tcp_db, sizeof(tcp_db), "app = host=127.0.0.1 port=%d dbname=app password=app-pw\n", pg_port());
+	snprintf(unix_db, sizeof(unix_db), "app = host=%s port=%d dbname=app password=app-pw\n", pg_host(), pg_port());
+	const char *settings = "default_pool_size = 4\n";
+	pgtide_proc_t p;
+	pgtide_start(&p, settings, tcp_db);
+	enum { NT = 4 };
+	pthread_t t[NT];
+	atomic_int failed = 0;
+	churn_arg_t a = { &p, &failed };
+	for (int i = 0; i < NT; i++)
+		pthread_create(&t[i], NULL, reload_churn_client, &a);
+	/* Each reload changes the target: servers are replaced as released. */
+	for (int i = 0; i < 40; i++) {
+		pgtide_rewrite_config(&p, settings, i % 2 ? tcp_db : unix_db);
+		pgtide_signal(&p, SIGHUP);
+		usleep(15000);
+	}
+	for (int i = 0; i < NT; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(atomic_load(&failed), 0);
+	assert_false(pgtide_log_contains(&p, "reload failed"));
+	PGconn *c = pt_connect_ok(&p, "app", "app-pw", "app");
+	assert_string_equal(pt_query_value(c, "SELECT 'after'"), "after");
+	PQfinish(c);
 	assert_int_equal(pgtide_stop(&p), 0);
 }
 
@@ -239,6 +297,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reload_keeps_clients),
+		cmocka_unit_test(test_reload_storm_while_servers_log_in),
 		cmocka_unit_test(test_sigterm_lets_transactions_finish),
 		cmocka_unit_test(test_shutdown_wait_for_clients),
 		cmocka_unit_test(test_sigusr_pause_resume),
