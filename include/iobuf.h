@@ -1,7 +1,8 @@
 /*
  * iobuf.h - fixed-size I/O buffers handed out on demand from a per-worker
- * cache, so an idle connection holds no buffer and the hot path never calls
- * malloc. Data lives in data[start, end).
+ * cache, so an idle client holds no buffer and the hot path never calls
+ * malloc (server connections keep theirs: link.h, keeps_buffers). Data
+ * lives in data[start, end).
  */
 #ifndef PGTIDE_IOBUF_H
 #define PGTIDE_IOBUF_H

@@ -57,6 +57,10 @@ typedef struct link {
 	bool write_armed;
 	bool tp_read_wants_write; /* the transport's read waits for writability */
 	bool tp_write_wants_read; /* the transport's write waits for readability */
+	/* Keeps its buffers when they empty (server connections: few and busy,
+	 * so taking and returning two buffers per transaction is pure cost);
+	 * link_release_buffers still gives them back. */
+	bool keeps_buffers;
 	void *owner;
 	void (*on_read)(struct link *l);
 	void (*on_drain)(struct link *l); /* queued output all sent after a stall */

@@ -188,6 +188,24 @@ static void free_raw_startup(client_t *c)
 
 /* ---- lifetime ---- */
 
+/* What user and dbname read before the startup packet names them. */
+static const char no_name[] = "";
+
+/* Both names in one allocation: they are read for the client's whole life
+ * (logs, SHOW CLIENTS, pools) and an idle client must stay small. The
+ * parser bounds each by PROTO_MAX_NAME_LEN. */
+static void set_names(client_t *c, const char *user, const char *dbname)
+{
+	size_t ul = strlen(user), dl = strlen(dbname);
+	char *names = xmalloc(ul + dl + 2);
+	memcpy(names, user, ul + 1);
+	memcpy(names + ul + 1, dbname, dl + 1);
+	if (c->user != no_name)
+		free((char *)c->user);
+	c->user = names;
+	c->dbname = names + ul + 1;
+}
+
 static void drop_replay(client_t *c)
 {
 	if (c->replay) {
@@ -210,6 +228,8 @@ static void client_free(reapable_t *r)
 	ps_map_clear(&c->ps);
 	free(c->big_msg);
 	free(c->tls_desc);
+	if (c->user != no_name)
+		free((char *)c->user);
 	param_extras_clear(&c->startup_extras);
 	param_extras_clear(&c->sqlprep);
 	param_extras_clear(&c->txn_custom);
@@ -262,6 +282,7 @@ void client_accept(worker_t *w, int fd, bool is_unix)
 	runtime_t *rt = w->rt;
 	client_t *c = xcalloc(1, sizeof(*c));
 	c->reap.free_fn = client_free;
+	c->user = c->dbname = no_name;
 	c->id = runtime_next_id(rt);
 	c->created = c->last_active = clock_mono_usec();
 	c->connect_wall = clock_wall_usec();
@@ -388,8 +409,7 @@ static void handle_startup_message(client_t *c, const startup_t *st)
 		pktbuf_negotiate_version(&pb, 0, st->unsupported_options, st->nunsupported);
 		link_write(&c->link, pb.data, pb.len);
 	}
-	strlcpy_ok(c->user, st->user, sizeof(c->user));
-	strlcpy_ok(c->dbname, st->database, sizeof(c->dbname));
+	set_names(c, st->user, st->database);
 	if (atomic_load(&rt_of(c)->nclients) > cfg->max_client_conn) {
 		fatal(c, "53300", "no more connections allowed (max_client_conn)");
 		return;

@@ -202,7 +202,7 @@ void link_release_buffers(link_t *l)
 
 void link_trim_input(link_t *l)
 {
-	if (l->in && iobuf_len(l->in) == 0 && l->worker) {
+	if (l->in && iobuf_len(l->in) == 0 && l->worker && !l->keeps_buffers) {
 		iobuf_put(&l->worker->bufs, l->in);
 		l->in = NULL;
 	}
@@ -382,7 +382,7 @@ bool link_flush(link_t *l)
 		l->spill_off = l->spill_len = 0;
 	}
 	/* Everything went out: an idle connection holds no output buffer. */
-	if (l->out && iobuf_len(l->out) == 0 && l->worker) {
+	if (l->out && iobuf_len(l->out) == 0 && l->worker && !l->keeps_buffers) {
 		iobuf_put(&l->worker->bufs, l->out);
 		l->out = NULL;
 	}

@@ -188,6 +188,7 @@ void server_connect_on(pool_t *p, worker_t *w)
 	list_init(&s->pool_node);
 	list_init(&s->worker_node);
 	link_init(&s->link, -1, s, server_on_read, server_on_drain);
+	s->link.keeps_buffers = true; /* 32 KiB per server connection, none per transaction */
 	s->link.worker = w;
 	pool_server_added(p, s);
 	list_push_back(&w->servers, &s->worker_node);
@@ -921,10 +922,14 @@ static bool error_is_fatal(const uint8_t *body, size_t blen)
 static inline psr_action_t answer_tracked(server_t *s, uint8_t type, const uint8_t *body, size_t blen)
 {
 	bool plain = type != BE_COMMAND_COMPLETE || !body || body[0] != 'D'; /* DISCARD/DEALLOCATE ALL */
-	if (plain && type != BE_COPY_IN && type != BE_COPY_BOTH && rq_is_final(&s->rq, type) &&
-	    rq_answer_fast(&s->rq, type)) {
-		s->rq_emit = rq_head_is_synthetic(&s->rq);
-		return PSR_RELAY;
+	if (plain && type != BE_COPY_IN && type != BE_COPY_BOTH) {
+		/* A CommandComplete inside a Query's answer: nothing owed ends. */
+		if (!rq_is_final(&s->rq, type))
+			return PSR_RELAY;
+		if (rq_answer_fast(&s->rq, type)) {
+			s->rq_emit = rq_head_is_synthetic(&s->rq);
+			return PSR_RELAY;
+		}
 	}
 	return prepared_relay_server_message(s, type, body, blen);
 }
@@ -1274,7 +1279,6 @@ bool server_after_release(server_t *s, int decision, client_t *next)
 	switch ((release_t)decision) {
 	case REL_IDLE:
 		s->last_used = s->link.worker->now;
-		link_release_buffers(&s->link);
 		return true;
 	case REL_GIVE_LOCAL:
 		client_server_assigned(next, s);

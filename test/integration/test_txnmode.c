@@ -556,16 +556,20 @@ static void test_session_state_pins_client(void **state)
 	qv(a, "DROP TABLE t_tmp");
 	assert_string_equal(qv(b, "SELECT coalesce(to_regclass('pg_temp.t_tmp')::text, 'none')"), "none");
 
-	/* A session advisory lock: held until unlocked, then the server moves on. */
-	qv(a, "SELECT pg_advisory_lock(42)");
+	/* A session advisory lock: held until unlocked, then the server moves on.
+	 * The key is this process's pid: the suite's other runs of this test
+	 * (other worker settings) share the cluster and pg_locks. */
+	int key = (int)getpid();
+	qv(a, "SELECT pg_advisory_lock(%d)", key);
 	assert_int_equal(PQsendQuery(b, "SELECT 1"), 1);
 	usleep(300000);
 	assert_int_equal(PQconsumeInput(b), 1);
 	assert_int_equal(PQisBusy(b), 1);
-	qv(a, "SELECT pg_advisory_unlock(42)");
+	qv(a, "SELECT pg_advisory_unlock(%d)", key);
 	while ((r = PQgetResult(b)))
 		PQclear(r);
-	assert_string_equal(qv(b, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"), "0");
+	assert_string_equal(qv(b, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = %d", key),
+			    "0");
 	finish(a);
 	finish(b);
 	stop_proc();
