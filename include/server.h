@@ -116,6 +116,8 @@ enum { RETRY_NONE = 0, RETRY_CAPTURING, RETRY_READY };
 
 /* Opens a new connection for pool on worker w (the caller's thread). */
 void server_connect_on(struct pool *pool, worker_t *w);
+/* Frees a target's strings (the password wiped first). */
+void server_target_clear(server_target_t *t);
 /* Links s (already counted active in the pool) to c on this worker and sends
  * whatever parameter changes c needs before c's messages. */
 void server_link_client(server_t *s, struct client *c);

@@ -53,15 +53,21 @@ static const config_t *cfg_of(const server_t *s)
 
 /* ---- lifetime ---- */
 
+void server_target_clear(server_target_t *t)
+{
+	free(t->host);
+	free(t->dbname);
+	free(t->user);
+	if (t->password) {
+		explicit_bzero(t->password, strlen(t->password));
+		free(t->password);
+	}
+	memset(t, 0, sizeof(*t));
+}
+
 static void server_free_memory(server_t *s)
 {
-	free(s->target.host);
-	free(s->target.dbname);
-	free(s->target.user);
-	if (s->target.password) {
-		explicit_bzero(s->target.password, strlen(s->target.password));
-		free(s->target.password);
-	}
+	server_target_clear(&s->target);
 	free(s->scram);
 	rq_free(&s->rq);
 	free(s->retry_buf);
@@ -934,9 +940,10 @@ static inline psr_action_t answer_tracked(server_t *s, uint8_t type, const uint8
 	return prepared_relay_server_message(s, type, body, blen);
 }
 
-/* Notes what a client-bound message means for the server's state. */
+/* Notes what a client-bound message means for the server's state; adds its
+ * size to *sent (server_process counts the bytes once per call). */
 static void client_bound_message(server_t *s, uint8_t type, const uint8_t *body, size_t blen,
-				 uint32_t total)
+				 uint32_t total, uint64_t *sent)
 {
 	if (type == BE_READY && blen >= 1) {
 		s->tx_status = (char)body[0];
@@ -956,7 +963,7 @@ static void client_bound_message(server_t *s, uint8_t type, const uint8_t *body,
 		s->expected_rfq -= MIN(s->expected_rfq, s->syncs_since_command);
 		s->syncs_since_command = 0;
 	}
-	pool_stats(s->pool, s->link.worker->id)->c.bytes_sent += total;
+	*sent += total;
 	client_t *rc = s->client;
 	if (unlikely(rc->replay) && !rc->replay_answered) {
 		/* A replica shutting down says so (FATAL) before it closes, at
@@ -1048,28 +1055,21 @@ static server_mode_t server_mode(const server_t *s)
 	return MODE_UNLINKED;
 }
 
-/* Message types a server may send after login: anything else means the
- * server (or something pretending to be one) is broken. */
-static bool is_backend_type(uint8_t t)
-{
-	switch (t) {
-	case BE_BIND_COMPLETE: case BE_CLOSE_COMPLETE: case BE_COMMAND_COMPLETE: case BE_COPY_DATA:
-	case BE_COPY_DONE: case BE_COPY_IN: case BE_COPY_OUT: case BE_COPY_BOTH: case BE_DATA_ROW:
-	case BE_EMPTY_QUERY: case BE_ERROR: case BE_FUNCTION_RESULT: case BE_NO_DATA: case BE_NOTICE:
-	case BE_NOTIFICATION: case BE_PARAM_DESC: case BE_PARAM_STATUS: case BE_PARSE_COMPLETE:
-	case BE_PORTAL_SUSPENDED: case BE_READY: case BE_ROW_DESC:
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* Types that are acted on and so must be whole in the buffer. */
-static bool inspected(uint8_t type)
-{
-	return type == BE_READY || type == BE_PARAM_STATUS || type == BE_ERROR || type == BE_COPY_IN ||
-	       type == BE_COPY_BOTH || type == BE_COMMAND_COMPLETE;
-}
+/* What the relay must know of a message type from the server, in one
+ * lookup per message: whether a server may send it after login (anything
+ * else means the server, or something pretending to be one, is broken) and
+ * whether it is acted on, so must be whole in the buffer. */
+enum { BT_VALID = 1, BT_INSPECTED = 2 };
+static const uint8_t backend_type_class[256] = {
+	[BE_BIND_COMPLETE] = BT_VALID, [BE_CLOSE_COMPLETE] = BT_VALID,
+	[BE_COMMAND_COMPLETE] = BT_VALID | BT_INSPECTED, [BE_COPY_DATA] = BT_VALID,
+	[BE_COPY_DONE] = BT_VALID, [BE_COPY_IN] = BT_VALID | BT_INSPECTED, [BE_COPY_OUT] = BT_VALID,
+	[BE_COPY_BOTH] = BT_VALID | BT_INSPECTED, [BE_DATA_ROW] = BT_VALID, [BE_EMPTY_QUERY] = BT_VALID,
+	[BE_ERROR] = BT_VALID | BT_INSPECTED, [BE_FUNCTION_RESULT] = BT_VALID, [BE_NO_DATA] = BT_VALID,
+	[BE_NOTICE] = BT_VALID, [BE_NOTIFICATION] = BT_VALID, [BE_PARAM_DESC] = BT_VALID,
+	[BE_PARAM_STATUS] = BT_VALID | BT_INSPECTED, [BE_PARSE_COMPLETE] = BT_VALID,
+	[BE_PORTAL_SUSPENDED] = BT_VALID, [BE_READY] = BT_VALID | BT_INSPECTED, [BE_ROW_DESC] = BT_VALID,
+};
 
 typedef enum {
 	STEP_MORE,  /* go on with the next message */
@@ -1098,7 +1098,7 @@ static step_t handle_unlinked(server_t *s, iobuf_t *in, server_mode_t mode, uint
 }
 
 /* Handles the message at the head of `in`. */
-static step_t server_step(server_t *s, iobuf_t *in, uint32_t max_len)
+static step_t server_step(server_t *s, iobuf_t *in, uint32_t max_len, uint64_t *sent)
 {
 	uint8_t type;
 	uint32_t total;
@@ -1110,8 +1110,9 @@ static step_t server_step(server_t *s, iobuf_t *in, uint32_t max_len)
 		return STEP_GONE;
 	}
 	server_mode_t mode = server_mode(s);
+	uint8_t cls = backend_type_class[type];
 	bool whole = total <= iobuf_len(in);
-	bool need_whole = mode == MODE_LOGIN || inspected(type);
+	bool need_whole = mode == MODE_LOGIN || (cls & BT_INSPECTED);
 	if (!whole && need_whole) {
 		if (total > IOBUF_SIZE) {
 			protocol_error(s, "message from server too large");
@@ -1132,11 +1133,11 @@ static step_t server_step(server_t *s, iobuf_t *in, uint32_t max_len)
 		return STEP_MORE;
 	}
 	case MODE_RELAY:
-		if (!is_backend_type(type)) {
+		if (!(cls & BT_VALID)) {
 			protocol_error(s, "unknown message type from server");
 			return STEP_GONE;
 		}
-		client_bound_message(s, type, need_whole ? body : NULL, need_whole ? blen : 0, total);
+		client_bound_message(s, type, need_whole ? body : NULL, need_whole ? blen : 0, total, sent);
 		return STEP_MORE;
 	case MODE_INTERNAL:
 	case MODE_UNLINKED:
@@ -1155,6 +1156,9 @@ static bool server_process(server_t *s)
 {
 	const uint32_t max_len = (uint32_t)cfg_of(s)->max_packet_size;
 	client_t *flush_c = s->client;
+	/* Counted here: s may be handed to another worker inside the loop. */
+	stats_slot_t *stats = pool_stats(s->pool, s->link.worker->id);
+	uint64_t sent = 0;
 	step_t st = STEP_WAIT;
 	for (;;) {
 		iobuf_t *in = s->link.in;
@@ -1196,10 +1200,11 @@ static bool server_process(server_t *s)
 				prepared_relay_emit(s);
 			continue;
 		}
-		st = server_step(s, in, max_len);
+		st = server_step(s, in, max_len, &sent);
 		if (st != STEP_MORE)
 			break;
 	}
+	stats->c.bytes_sent += sent;
 	if (flush_c && flush_c->state != CL_CLOSING)
 		client_flush(flush_c);
 	if (st == STEP_GONE)

@@ -92,8 +92,10 @@ static int fx_teardown(void **state)
 		param_extras_clear(&f->clients[i]->extras);
 		free(f->clients[i]);
 	}
-	for (int i = 0; i < f->nservers; i++)
+	for (int i = 0; i < f->nservers; i++) {
+		server_target_clear(&f->servers[i]->target); /* filled by pool_server_added */
 		free(f->servers[i]);
+	}
 	config_unref(f->rt.cfg);
 	pthread_mutex_destroy(&f->rt.cfg_lock);
 	pthread_mutex_destroy(&f->rt.pools_lock);
