@@ -940,10 +940,9 @@ static inline psr_action_t answer_tracked(server_t *s, uint8_t type, const uint8
 	return prepared_relay_server_message(s, type, body, blen);
 }
 
-/* Notes what a client-bound message means for the server's state; adds its
- * size to *sent (server_process counts the bytes once per call). */
+/* Notes what a client-bound message means for the server's state. */
 static void client_bound_message(server_t *s, uint8_t type, const uint8_t *body, size_t blen,
-				 uint32_t total, uint64_t *sent)
+				 uint32_t total)
 {
 	if (type == BE_READY && blen >= 1) {
 		s->tx_status = (char)body[0];
@@ -963,7 +962,9 @@ static void client_bound_message(server_t *s, uint8_t type, const uint8_t *body,
 		s->expected_rfq -= MIN(s->expected_rfq, s->syncs_since_command);
 		s->syncs_since_command = 0;
 	}
-	*sent += total;
+	/* Counted before the message can reach the client: SHOW STATS from the
+	 * client's next query must see it. */
+	pool_stats(s->pool, s->link.worker->id)->c.bytes_sent += total;
 	client_t *rc = s->client;
 	if (unlikely(rc->replay) && !rc->replay_answered) {
 		/* A replica shutting down says so (FATAL) before it closes, at
@@ -1098,7 +1099,7 @@ static step_t handle_unlinked(server_t *s, iobuf_t *in, server_mode_t mode, uint
 }
 
 /* Handles the message at the head of `in`. */
-static step_t server_step(server_t *s, iobuf_t *in, uint32_t max_len, uint64_t *sent)
+static step_t server_step(server_t *s, iobuf_t *in, uint32_t max_len)
 {
 	uint8_t type;
 	uint32_t total;
@@ -1137,7 +1138,7 @@ static step_t server_step(server_t *s, iobuf_t *in, uint32_t max_len, uint64_t *
 			protocol_error(s, "unknown message type from server");
 			return STEP_GONE;
 		}
-		client_bound_message(s, type, need_whole ? body : NULL, need_whole ? blen : 0, total, sent);
+		client_bound_message(s, type, need_whole ? body : NULL, need_whole ? blen : 0, total);
 		return STEP_MORE;
 	case MODE_INTERNAL:
 	case MODE_UNLINKED:
@@ -1156,9 +1157,6 @@ static bool server_process(server_t *s)
 {
 	const uint32_t max_len = (uint32_t)cfg_of(s)->max_packet_size;
 	client_t *flush_c = s->client;
-	/* Counted here: s may be handed to another worker inside the loop. */
-	stats_slot_t *stats = pool_stats(s->pool, s->link.worker->id);
-	uint64_t sent = 0;
 	step_t st = STEP_WAIT;
 	for (;;) {
 		iobuf_t *in = s->link.in;
@@ -1200,11 +1198,10 @@ static bool server_process(server_t *s)
 				prepared_relay_emit(s);
 			continue;
 		}
-		st = server_step(s, in, max_len, &sent);
+		st = server_step(s, in, max_len);
 		if (st != STEP_MORE)
 			break;
 	}
-	stats->c.bytes_sent += sent;
 	if (flush_c && flush_c->state != CL_CLOSING)
 		client_flush(flush_c);
 	if (st == STEP_GONE)
