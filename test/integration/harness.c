@@ -445,13 +445,26 @@ size_t raw_startup(unsigned char *buf, size_t cap, const char *user, const char 
 
 int pt_run(const char *fmt, ...)
 {
-	char cmd[1024];
+	char cmd[2048];
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
 	va_end(ap);
 	int st = system(cmd);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+bool pt_make_cert(const char *dir, const char *name, const char *cn, const char *ext, const char *ca)
+{
+	if (!ca)
+		return pt_run("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout %s.key -out %s.crt -days 2 "
+			      "-subj '/CN=%s' >/dev/null 2>&1",
+			      dir, name, name, cn) == 0;
+	return pt_run("cd %s && openssl req -newkey rsa:2048 -nodes -keyout %s.key -out %s.csr -subj '/CN=%s' "
+		      ">/dev/null 2>&1 && printf '%s' > %s.ext && "
+		      "openssl x509 -req -in %s.csr -CA %s.crt -CAkey %s.key -CAcreateserial -out %s.crt -days 2 "
+		      "-extfile %s.ext >/dev/null 2>&1 && chmod 600 %s.key",
+		      dir, name, name, cn, ext, name, name, ca, ca, name, name, name) == 0;
 }
 
 const char *pt_pgcluster_script(void)

@@ -76,6 +76,10 @@ size_t raw_startup(unsigned char *buf, size_t cap, const char *user, const char 
 int free_tcp_port(void);
 /* Runs a shell command (printf-style); its exit status, -1 if it did not exit. */
 int pt_run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* dir/name.crt and dir/name.key for common name cn, made with the openssl
+ * CLI: a self-signed CA when ca is NULL, else signed by dir/ca.crt with the
+ * X.509 extensions in ext ("subjectAltName=...\n"). True when it worked. */
+bool pt_make_cert(const char *dir, const char *name, const char *cn, const char *ext, const char *ca);
 /* The path of pgcluster.sh, for tests that start clusters of their own. */
 const char *pt_pgcluster_script(void);
 double now_seconds(void);

@@ -72,21 +72,6 @@ static void write_text(const char *file, const char *text)
 	fclose(f);
 }
 
-/* name.crt/name.key signed by ca (or a self-signed CA when ca is NULL). */
-static void make_cert(const char *name, const char *cn, const char *ext, const char *ca)
-{
-	if (!ca) {
-		run("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout %s.key -out %s.crt -days 2 "
-		    "-subj '/CN=%s' >/dev/null 2>&1",
-		    work, name, name, cn);
-		return;
-	}
-	run("cd %s && openssl req -newkey rsa:2048 -nodes -keyout %s.key -out %s.csr -subj '/CN=%s' "
-	    ">/dev/null 2>&1 && printf '%s' > %s.ext && "
-	    "openssl x509 -req -in %s.csr -CA %s.crt -CAkey %s.key -CAcreateserial -out %s.crt -days 2 "
-	    "-extfile %s.ext >/dev/null 2>&1 && chmod 600 %s.key",
-	    work, name, name, cn, ext, name, name, ca, ca, name, name, name);
-}
 
 /* ---- connecting ---- */
 
@@ -290,10 +275,10 @@ static int setup(void **state)
 	snprintf(work, sizeof(work), "/tmp/pgtide-authm-XXXXXX");
 	if (!mkdtemp(work))
 		return -1;
-	make_cert("ca", "pgtide test CA", NULL, NULL);
-	make_cert("server", "localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1\n", "ca");
-	make_cert("client_app", "app", "extendedKeyUsage=clientAuth\n", "ca");
-	make_cert("client_md5", "md5_user", "extendedKeyUsage=clientAuth\n", "ca");
+	assert_true(pt_make_cert(work, "ca", "pgtide test CA", NULL, NULL));
+	assert_true(pt_make_cert(work, "server", "localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1\n", "ca"));
+	assert_true(pt_make_cert(work, "client_app", "app", "extendedKeyUsage=clientAuth\n", "ca"));
+	assert_true(pt_make_cert(work, "client_md5", "md5_user", "extendedKeyUsage=clientAuth\n", "ca"));
 	snprintf(role_s, sizeof(role_s), "aq_scram_%d", (int)getpid());
 	snprintf(role_m, sizeof(role_m), "aq_md5_%d", (int)getpid());
 	snprintf(canary, sizeof(canary), "aq_canary_%d", (int)getpid());

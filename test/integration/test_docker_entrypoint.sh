@@ -18,27 +18,14 @@
 # shellcheck disable=SC2016,SC2034
 set -uo pipefail
 
-PGTIDE=${PGTIDE_BIN:?run through ctest}
-PGDIR=${PGTIDE_TEST_PGDIR:?run through ctest}
-PGPORT=$(cat "$PGDIR/port")
-SRC=${PGTIDE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-EP=$SRC/etc/docker/docker-entrypoint.sh
-PSQL=$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)
-work=$(mktemp -d /tmp/pgtide-entrypoint.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	if [ "$fail" -eq 0 ]; then
-		rm -rf "$work"
-	else
-		echo "files kept in $work"
-		tail -n 20 "$work"/*.log 2>/dev/null
-	fi
-}
-trap cleanup EXIT
-
 # shellcheck source=test/integration/testlib.sh
 . "$(dirname "$0")/testlib.sh"
+
+test_tools
+SRC=${PGTIDE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+EP=$SRC/etc/docker/docker-entrypoint.sh
+work_dir entrypoint
+trap cleanup_work EXIT
 
 read -r p_env m_env p_bnc m_bnc p_file m_file p_urls m_urls p_none < <(free_ports 9)
 

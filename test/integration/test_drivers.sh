@@ -15,28 +15,21 @@
 # shellcheck disable=SC2016
 set -uo pipefail
 
-PGTIDE=${PGTIDE_BIN:?run through ctest}
-PGPORT=$(cat "${PGTIDE_TEST_PGDIR:?}/port")
-PSQL=$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)
+# shellcheck source=test/integration/testlib.sh
+. "$(dirname "$0")/testlib.sh"
+
+test_tools
 PY=/usr/bin/python3 # Debian's, where python3-asyncpg lives
-work=$(mktemp -d /tmp/pgtide-drivers.XXXXXX)
+work_dir drivers
 pid=""
 db="pt_drv_$$"
 cleanup() {
 	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
 	PGPASSWORD=app-pw "$PSQL" -X -q -h 127.0.0.1 -p "$PGPORT" -U postgres -d postgres \
 		-c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
-	if [ "$fail" -eq 0 ]; then
-		rm -rf "$work"
-	else
-		echo "files kept in $work"
-		tail -20 "$work"/*.log 2>/dev/null
-	fi
+	cleanup_work
 }
 trap cleanup EXIT
-
-# shellcheck source=test/integration/testlib.sh
-. "$(dirname "$0")/testlib.sh"
 
 if ! "$PY" -c 'import asyncpg' 2>/dev/null; then
 	echo "python3-asyncpg is not installed (scripts/install-deps.sh installs it)"

@@ -15,26 +15,11 @@ set -uo pipefail
 # shellcheck source=test/integration/testlib.sh
 . "$(dirname "$0")/testlib.sh"
 
-PGTIDE=${PGTIDE_BIN:?run through ctest}
-PGDIR=${PGTIDE_TEST_PGDIR:?run through ctest}
-PGPORT=$(cat "$PGDIR/port")
-PGBENCH=${PGTIDE_PGBENCH:-}
-[ -x "$PGBENCH" ] || PGBENCH=$(command -v pgbench || echo /usr/lib/postgresql/15/bin/pgbench)
-PSQL=$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)
+test_tools
 ATTEMPTS=${FLOOD_ATTEMPTS:-20000}
 
-work=$(mktemp -d /tmp/pgtide-flood.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	if [ "$fail" -eq 0 ]; then
-		rm -rf "$work"
-	else
-		echo "files kept in $work"
-		for f in "$work"/*.out "$work"/pgtide.log; do [ -f "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }; done
-	fi
-}
-trap cleanup EXIT
+work_dir flood
+trap cleanup_work EXIT
 
 # The flood needs a few hundred descriptors here and in pgtide.
 ulimit -n 4096 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true

@@ -15,27 +15,13 @@
 # shellcheck disable=SC2016,SC2034
 set -uo pipefail
 
-PGTIDE=${PGTIDE_BIN:?run through ctest}
-PGPORT=$(cat "${PGTIDE_TEST_PGDIR:?}/port")
-PGBENCH=${PGTIDE_PGBENCH:-}
-[ -x "$PGBENCH" ] || PGBENCH=$(command -v pgbench || echo /usr/lib/postgresql/15/bin/pgbench)
-PSQL=$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)
-PROMTOOL=$(command -v promtool || echo /usr/bin/promtool)
-work=$(mktemp -d /tmp/pgtide-metrics.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	if [ "$fail" -eq 0 ]; then
-		rm -rf "$work"
-	else
-		echo "files kept in $work"
-		tail -20 "$work"/*.log 2>/dev/null
-	fi
-}
-trap cleanup EXIT
-
 # shellcheck source=test/integration/testlib.sh
 . "$(dirname "$0")/testlib.sh"
+
+test_tools
+PROMTOOL=$(command -v promtool || echo /usr/bin/promtool)
+work_dir metrics
+trap cleanup_work EXIT
 
 read -r main_port main_mport down_port down_mport closed < <(free_ports 5)
 

@@ -21,27 +21,14 @@
 # shellcheck disable=SC2016,SC2034
 set -uo pipefail
 
-PGTIDE=${PGTIDE_BIN:?run through ctest}
-PGDIR=${PGTIDE_TEST_PGDIR:?run through ctest}
-PGPORT=$(cat "$PGDIR/port")
-SRC=${PGTIDE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
-GUIDE=$SRC/docs/migrating-from-pgbouncer.md
-PSQL=$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)
-work=$(mktemp -d /tmp/pgtide-migration.XXXXXX)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
-	if [ "$fail" -eq 0 ]; then
-		rm -rf "$work"
-	else
-		echo "files kept in $work"
-		tail -n 20 "$work"/*.log 2>/dev/null
-	fi
-}
-trap cleanup EXIT
-
 # shellcheck source=test/integration/testlib.sh
 . "$(dirname "$0")/testlib.sh"
+
+test_tools
+SRC=${PGTIDE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+GUIDE=$SRC/docs/migrating-from-pgbouncer.md
+work_dir migration
+trap cleanup_work EXIT
 
 # One free port below the ephemeral range (see test_metrics.sh).
 read -r port < <(python3 -c 'import random, socket
@@ -251,7 +238,6 @@ declare -A sample=(
 )
 # auth_hba_file is read by --check-config: a real file.
 printf 'local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n' >"$work/hba.conf"
-
 
 # TLS files are loaded by --check-config: a real (self-signed) pair.
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$work/tls.key" -out "$work/tls.crt" -days 2 \

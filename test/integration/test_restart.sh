@@ -22,31 +22,19 @@ set -uo pipefail
 # shellcheck source=test/integration/testlib.sh
 . "$(dirname "$0")/testlib.sh"
 
-PGTIDE=${PGTIDE_BIN:?run through ctest}
-PGDIR=${PGTIDE_TEST_PGDIR:?run through ctest}
-PGPORT=$(cat "$PGDIR/port")
-PGBENCH=${PGTIDE_PGBENCH:-}
-[ -x "$PGBENCH" ] || PGBENCH=$(command -v pgbench || echo /usr/lib/postgresql/15/bin/pgbench)
-PSQL=$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)
+test_tools
 DURATION=${RESTART_TEST_SECONDS:-16}
 
-work=$(mktemp -d /tmp/pgtide-restart.XXXXXX)
+work_dir restart
 chmod 755 "$work"
-pids=()
 MIGRATE=/proc/sys/net/ipv4/tcp_migrate_req
 migrate_was=""
 cleanup() {
+	local p
 	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
 	[ -z "$migrate_was" ] || echo "$migrate_was" >"$MIGRATE" 2>/dev/null
 	pgsu -c "DROP TABLE IF EXISTS pgtide_restart" >/dev/null 2>&1
-	if [ "$fail" -eq 0 ]; then
-		rm -rf "$work"
-	else
-		echo "files kept in $work"
-		for f in "$work"/*.log "$work"/*.out; do
-			[ -f "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }
-		done
-	fi
+	cleanup_work
 }
 trap cleanup EXIT
 

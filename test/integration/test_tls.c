@@ -51,22 +51,6 @@ static void run(const char *fmt, ...)
 		fail_msg("command failed: %s", cmd);
 }
 
-/* name.crt/name.key signed by ca (or self-signed CA when ca is NULL). */
-static void make_cert(const char *name, const char *cn, const char *san, const char *ca)
-{
-	if (!ca) {
-		run("cd %s && openssl req -x509 -newkey rsa:2048 -nodes -keyout %s.key -out %s.crt -days 2 "
-		    "-subj '/CN=%s' >/dev/null 2>&1",
-		    certs, name, name, cn);
-		return;
-	}
-	run("cd %s && openssl req -newkey rsa:2048 -nodes -keyout %s.key -out %s.csr -subj '/CN=%s' "
-	    ">/dev/null 2>&1 && printf '%s' > %s.ext && "
-	    "openssl x509 -req -in %s.csr -CA %s.crt -CAkey %s.key -CAcreateserial -out %s.crt -days 2 "
-	    "-extfile %s.ext >/dev/null 2>&1 && chmod 600 %s.key",
-	    certs, name, name, cn, san, name, name, ca, ca, name, name, name);
-}
-
 static const char *cert_path(const char *file)
 {
 	static char buf[4][512];
@@ -94,12 +78,13 @@ static int setup(void **state)
 	snprintf(certs, sizeof(certs), "/tmp/pgtide-tls-XXXXXX");
 	if (!mkdtemp(certs))
 		return -1;
-	make_cert("ca", "pgtide test CA", NULL, NULL);
-	make_cert("other-ca", "some other CA", NULL, NULL);
-	make_cert("server", "localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1\n", "ca");
-	make_cert("server2", "pgtide reloaded", "subjectAltName=DNS:localhost,IP:127.0.0.1\n", "ca");
-	make_cert("client", "app", "extendedKeyUsage=clientAuth\n", "ca");
-	make_cert("other-client", "app", "extendedKeyUsage=clientAuth\n", "other-ca");
+	assert_true(pt_make_cert(certs, "ca", "pgtide test CA", NULL, NULL));
+	assert_true(pt_make_cert(certs, "other-ca", "some other CA", NULL, NULL));
+	assert_true(pt_make_cert(certs, "server", "localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1\n", "ca"));
+	assert_true(
+	    pt_make_cert(certs, "server2", "pgtide reloaded", "subjectAltName=DNS:localhost,IP:127.0.0.1\n", "ca"));
+	assert_true(pt_make_cert(certs, "client", "app", "extendedKeyUsage=clientAuth\n", "ca"));
+	assert_true(pt_make_cert(certs, "other-client", "app", "extendedKeyUsage=clientAuth\n", "other-ca"));
 	start_tls_pgtide(&proc, "require", "server", NULL);
 	return 0;
 }

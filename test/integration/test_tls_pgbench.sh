@@ -17,28 +17,19 @@
 # shellcheck disable=SC2016,SC2034
 set -uo pipefail
 
-PGTIDE=${PGTIDE_BIN:?run through ctest}
-PGPORT=$(cat "${PGTIDE_TEST_PGDIR:?}/port")
-PGBENCH=${PGTIDE_PGBENCH:-}
-[ -x "$PGBENCH" ] || PGBENCH=$(command -v pgbench || echo /usr/lib/postgresql/15/bin/pgbench)
-PSQL=$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)
-work=$(mktemp -d /tmp/pgtide-tls-pgbench.XXXXXX)
+# shellcheck source=test/integration/testlib.sh
+. "$(dirname "$0")/testlib.sh"
+
+test_tools
+work_dir tls-pgbench
 pid=""
 flood=""
 cleanup() {
 	[ -n "$flood" ] && kill "$flood" 2>/dev/null
 	[ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
-	if [ "$fail" -eq 0 ]; then
-		rm -rf "$work"
-	else
-		echo "files kept in $work"
-		tail -20 "$work"/*.log "$work"/*.out 2>/dev/null
-	fi
+	cleanup_work
 }
 trap cleanup EXIT
-
-# shellcheck source=test/integration/testlib.sh
-. "$(dirname "$0")/testlib.sh"
 
 read -r port < <(free_ports 1)
 CLIENTS=50

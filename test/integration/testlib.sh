@@ -26,3 +26,33 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
 
 # wait_ready PORT: until something accepts PostgreSQL connections on it (5 s).
 wait_ready() { for _ in $(seq 1 100); do pg_isready -q -h 127.0.0.1 -p "$1" && return 0; sleep 0.05; done; return 1; }
+
+# test_tools: what ctest hands a shell test (PGTIDE, PGDIR, PGPORT) and the
+# PostgreSQL client programs (PGBENCH, PSQL).
+test_tools() {
+	PGTIDE=${PGTIDE_BIN:?run through ctest}
+	PGDIR=${PGTIDE_TEST_PGDIR:?run through ctest}
+	PGPORT=$(cat "$PGDIR/port")
+	PGBENCH=${PGTIDE_PGBENCH:-}
+	[ -x "$PGBENCH" ] || PGBENCH=$(command -v pgbench || echo /usr/lib/postgresql/15/bin/pgbench)
+	PSQL=$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)
+}
+
+# work_dir NAME: a fresh temp directory in $work for this test. On exit,
+# cleanup_work (the EXIT trap, or the end of a test's own cleanup) kills the
+# processes listed in `pids`, then removes $work if every check passed, or
+# keeps it and shows the end of its logs.
+pids=()
+work_dir() { work=$(mktemp -d "/tmp/pgtide-$1.XXXXXX"); }
+cleanup_work() {
+	local p f
+	for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+	if [ "$fail" -eq 0 ]; then
+		rm -rf "$work"
+		return
+	fi
+	echo "files kept in $work"
+	for f in "$work"/*.log "$work"/*.out; do
+		[ -f "$f" ] && { echo "--- $f"; tail -n 20 "$f"; }
+	done
+}
