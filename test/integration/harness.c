@@ -79,13 +79,19 @@ int free_tcp_port(void)
 	return ntohs(sin.sin_port);
 }
 
+/* Write to a temporary file and rename it into place: a RELOAD still
+ * pending from an earlier rewrite must read the old file or the new one,
+ * never a half-written one (as an operator's editor or config tool should). */
 static void write_file(const char *path, const char *text)
 {
-	FILE *f = fopen(path, "w");
+	char tmp[600];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
 	if (!f)
-		die("cannot write %s: %s", path, strerror(errno));
+		die("cannot write %s: %s", tmp, strerror(errno));
 	fputs(text, f);
-	fclose(f);
+	if (fclose(f) != 0 || rename(tmp, path) != 0)
+		die("cannot write %s: %s", path, strerror(errno));
 }
 
 void pgtide_rewrite_config(pgtide_proc_t *p, const char *extra, const char *databases)
