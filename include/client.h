@@ -108,6 +108,10 @@ void client_fail_request(client_t *c, const char *sqlstate, const char *msg, boo
 void client_login_sync_done(client_t *c, const char *err_sqlstate, const char *err_msg);
 void client_close(client_t *c, const char *reason);
 void client_tick(worker_t *w, usec_t now);
+/* Moves c, if it is between transactions with nothing buffered and nobody
+ * else holds a reference to it, from its worker (the calling thread) to
+ * worker to. False if it cannot move now. */
+bool client_move(client_t *c, worker_t *to);
 /* Output queued for c: flush (from the server side). */
 bool client_flush(client_t *c);
 /* The linked server's output drained: read more from the client. */

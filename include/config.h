@@ -125,6 +125,7 @@ typedef struct config {
 	char *admin_users;   /* comma-separated */
 	char *stats_users;   /* comma-separated */
 	int workers;         /* 0 = number of cores */
+	int worker_busy_percent; /* balance.c: 0 = no moves, no steering */
 	int max_packet_size;
 	int pkt_buf;
 	usec_t stats_period;

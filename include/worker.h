@@ -8,6 +8,7 @@
 #define PGTIDE_WORKER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "common.h"
 #include "iobuf.h"
@@ -73,6 +74,13 @@ typedef struct worker {
 	int nlisten;
 	bool accepting;
 	int next_accept_worker;   /* round-robin hand-off for shared listeners */
+
+	/* Where clients live (balance.c): this thread's CPU use over the last
+	 * balance period, in permille of one core, for the other workers to
+	 * read; and where the period started. */
+	atomic_uint load_permille;
+	usec_t load_wall_start, load_cpu_start;
+	int steer_workers;        /* worker 0: new connections go to workers [0, this); 0 = kernel's spread */
 } worker_t;
 
 bool worker_init(worker_t *w, struct runtime *rt, int id);
@@ -98,5 +106,8 @@ worker_t *worker_current(void);
 void worker_reap(worker_t *w, reapable_t *r);
 /* Stops the event loop of w (from any thread). */
 void worker_stop(worker_t *w);
+/* Runs what is queued in w's mailbox on the calling thread; only once w's
+ * thread has ended (shutdown). */
+void worker_run_mailbox(worker_t *w);
 
 #endif

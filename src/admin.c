@@ -341,8 +341,17 @@ static void show_totals(client_t *c, admin_out_t *o)
 static const char *const conn_cols[] = {
 	"type", "user", "database", "replication", "state", "addr", "port:i", "local_addr", "local_port:i",
 	"connect_time", "request_time", "wait:i", "wait_us:i", "close_needed:i", "ptr", "link",
-	"remote_pid:i", "tls", "application_name", "prepared_statements:i", "id:l", "role",
+	"remote_pid:i", "tls", "application_name", "prepared_statements:i", "id:l", "role", "worker:i",
 };
+
+/* The worker serving a connection, read from another thread: a server in
+ * transit between workers has none for a moment (-1). One read, so the
+ * test and the use see the same pointer. */
+static int worker_id_of(const link_t *l)
+{
+	const worker_t *w = __atomic_load_n(&l->worker, __ATOMIC_RELAXED);
+	return w ? w->id : -1;
+}
 
 static const char *client_state_name(const client_t *c)
 {
@@ -369,6 +378,7 @@ static void client_row(admin_out_t *o, const client_t *c, usec_t now)
 		fmt_i64(&f, wait % USEC_PER_SEC), "0", ptr, c->server ? link : "", "0", c->tls_desc ? c->tls_desc : "",
 		app, "0",
 		fmt_u64(&f, c->id), c->ro_entry ? "replica" : "",
+		fmt_i64(&f, worker_id_of(&c->link)),
 	};
 	out_row(o, vals, ARRAY_SIZE(vals));
 }
@@ -425,6 +435,7 @@ static void server_row(admin_out_t *o, const pool_t *p, const server_t *s)
 		s->client ? link : "", fmt_u64(&f, s->backend_pid), s->tls_desc ? s->tls_desc : "", "", "0",
 		fmt_u64(&f, s->id),
 		p->role == POOL_ROLE_REPLICA ? "replica" : "primary",
+		fmt_i64(&f, worker_id_of(&s->link)),
 	};
 	out_row(o, vals, ARRAY_SIZE(vals));
 }

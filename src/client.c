@@ -1938,6 +1938,51 @@ static void client_tick_one(client_t *c, const config_t *cfg, usec_t now)
 	}
 }
 
+/* ---- moving between workers (balance.c decides when) ---- */
+
+/* Between transactions, with nothing buffered, a client is a socket and the
+ * bookkeeping of its session, none of which belongs to a thread: it can
+ * change workers. Admin sessions and clients that hold a server stay. */
+static bool client_is_movable(const client_t *c)
+{
+	return c->state == CL_READY && !c->is_admin && c->pool && !c->server && !c->waiting && !c->wants_close &&
+	       !c->terminated && !c->pending_since_sync && !c->route_hold && !c->replay && !c->ryw_pending && !c->big_msg &&
+	       c->fwd_remaining == 0 && c->skip_bytes == 0 && !link_has_buffered(&c->link);
+}
+
+static void client_arrive_fn(worker_t *w, void *a, void *b)
+{
+	client_t *c = a;
+	list_push_back(&w->clients, &c->worker_node);
+	link_attach(&c->link, w);
+	/* Nobody can close it while it travels: its worker is the only closer. */
+	(void)pool_client_unref(c->pool, c);
+}
+
+bool client_move(client_t *c, worker_t *to)
+{
+	if (to == c->link.worker || !client_is_movable(c))
+		return false;
+	link_release_buffers(&c->link);
+	pool_t *p = c->pool;
+	pool_lock(p);
+	/* inflight == 0: no mailbox message points to it, so nothing can run
+	 * for it on the old worker. Its new worker is published under the pool
+	 * lock and the arrival posted before the lock is released: whoever
+	 * finds it next (cancel, KILL_CLIENT, SHOW CLIENTS) posts behind the
+	 * arrival on the new worker. */
+	bool ok = c->inflight == 0 && !c->waiting && !c->server && !c->server_incoming;
+	if (ok) {
+		link_detach(&c->link);
+		list_del(&c->worker_node);
+		c->link.worker = to;
+		c->inflight++;
+		worker_post_async(to, client_arrive_fn, c, NULL);
+	}
+	pool_unlock(p);
+	return ok;
+}
+
 void client_tick(worker_t *w, usec_t now)
 {
 	const config_t *cfg = runtime_cfg(w->rt);

@@ -132,6 +132,8 @@ static const config_setting_t settings[] = {
 	S_STR(stats_users, "", true,
 	      "Users allowed the read-only admin SHOW commands, comma-separated"),
 	S_INT(workers, "0", false, 0, 1024, "Worker threads; 0 = one per CPU core (pgtide only)"),
+	S_INT(worker_busy_percent, "85", true, 0, 100,
+	      "A worker busier than this (percent of one core) hands idle clients to a quieter one; below 70% of it workers pack their clients together; 0 = clients stay where the kernel placed them (pgtide only)"),
 	S_INT(max_packet_size, "2147483647", true, 1024, INT_MAX,
 	      "Largest protocol message accepted, in bytes"),
 	S_INT(pkt_buf, "4096", false, 1024, 16777216,

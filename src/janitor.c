@@ -3,6 +3,8 @@
  */
 #include "janitor.h"
 
+#include "balance.h"
+
 #include "client.h"
 #include "clock.h"
 #include "log.h"
@@ -39,6 +41,7 @@ void janitor_tick(worker_t *w)
 	usec_t now = clock_mono_usec();
 	client_tick(w, now);
 	server_tick(w, now);
+	balance_tick(w, now);
 	if (w->id == 0)
 		maintain_pools(w->rt, now);
 }

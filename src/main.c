@@ -460,6 +460,13 @@ static int run(runtime_t *rt, const options_t *o)
 	http_stop(http);
 	for (int i = 0; i < rt->nworkers; i++)
 		worker_join(&rt->workers[i]);
+	/* A client or server moving between workers when the loops stopped is
+	 * in a mailbox, in no worker's list: deliver it, so that it is closed
+	 * and freed below like the rest. */
+	for (int round = 0; round < 4; round++) {
+		for (int i = 0; i < rt->nworkers; i++)
+			worker_run_mailbox(&rt->workers[i]);
+	}
 	/* Cancels still in flight first: they keep servers alive. */
 	for (int i = 0; i < rt->nworkers; i++)
 		cancel_abort_all(&rt->workers[i]);

@@ -198,6 +198,14 @@ void worker_reap(worker_t *w, reapable_t *r)
 	event_active(w->reap_ev, EV_TIMEOUT, 0);
 }
 
+void worker_run_mailbox(worker_t *w)
+{
+	worker_t *was = current_worker;
+	current_worker = w;
+	mailbox_cb(w->mbox_fd, EV_READ, w);
+	current_worker = was;
+}
+
 static void stop_fn(worker_t *w, void *a, void *b)
 {
 	event_base_loopbreak(w->base);

@@ -432,7 +432,7 @@ static const char *const pools_tide[] = {
 	"utilization:n", "wait_timeouts:l", "wait_abandoned:l", "wait_canceled:l", "wait_killed:l",
 	"wait_failed:l", "role", "address",
 };
-static const char *const conn_tide[] = { "role" };
+static const char *const conn_tide[] = { "role", "worker:i" };
 static const char *const stats_pgb[] = {
 	"database", "total_server_assignment_count:l", "total_xact_count:l", "total_query_count:l",
 	"total_received:l", "total_sent:l", "total_xact_time:l", "total_query_time:l", "total_wait_time:l",

@@ -292,10 +292,13 @@ if [ -r "$SRC/src/config.c" ]; then
 fi
 check "the guide lists every accepted-and-ignored key of src/config.c${bad:+ (missing:$bad)}" '[ -z "$bad" ]'
 
-# Every pgtide setting is in the guide: unchanged, differing, or pgtide only.
+# Every pgtide setting is in the guide: unchanged, differing, or in its
+# paragraph of pgtide-only settings.
+mapfile -t pgtide_only < <(awk '/^pgtide also has settings PgBouncer does not/ { on = 1 } on && /^$/ { exit }
+	on' "$GUIDE" | grep -o '`[a-z_]*`' | tr -d '`')
 bad=""
 while read -r key _; do
-	[[ " ${unchanged[*]} ${differ[*]} workers log_format metrics_addr metrics_port transaction_mode_session_state auth_query_cache_ttl readonly_suffix replica_check_user " == *" $key "* ]] ||
+	[[ " ${unchanged[*]} ${differ[*]} ${pgtide_only[*]} " == *" $key "* ]] ||
 		bad+=" $key"
 done <"$work/defaults.txt"
 check "the guide classifies every pgtide setting${bad:+ (missing:$bad)}" '[ -z "$bad" ]'

@@ -193,7 +193,7 @@ static void test_table_is_sane(void **state)
 {
 	size_t n = config_setting_count();
 
-	assert_int_equal(n, 68);
+	assert_int_equal(n, 69);
 	assert_null(config_setting_at(n));
 	for (size_t i = 0; i < n; i++) {
 		const config_setting_t *s = config_setting_at(i);
@@ -266,6 +266,7 @@ static const char full_ini[] =
 	"admin_users = admin, root\n"
 	"stats_users = monitor\n"
 	"workers = 4\n"
+	"worker_busy_percent = 50\n"
 	"max_packet_size = 1048576\n"
 	"pkt_buf = 8192\n"
 	"stats_period = 30\n"
@@ -348,6 +349,7 @@ static void test_full_file(void **state)
 	assert_string_equal(cfg->admin_users, "admin, root");
 	assert_string_equal(cfg->stats_users, "monitor");
 	assert_int_equal(cfg->workers, 4);
+	assert_int_equal(cfg->worker_busy_percent, 50);
 	assert_int_equal(cfg->max_packet_size, 1048576);
 	assert_int_equal(cfg->pkt_buf, 8192);
 	assert_int_equal(cfg->stats_period, 30 * USEC_PER_SEC);
