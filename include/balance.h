@@ -21,10 +21,10 @@ struct worker;
 /* From the worker's tick: measures, publishes and acts once a period. */
 void balance_tick(struct worker *w, usec_t now);
 
-/* Which of nworkers workers new connections on listening socket fd (one of
- * a SO_REUSEPORT group whose i-th member is worker i's) go to: workers
- * [0, k), spread by the CPU that receives the connection; k = 0 gives the
- * choice back to the kernel's hash. False if the kernel refused. */
+/* Which workers new connections on listening socket fd (one of a
+ * SO_REUSEPORT group whose i-th member is worker i's) go to: workers [0, k),
+ * at random; k = 0 gives the choice back to the kernel's hash. False if the
+ * kernel refused. */
 bool balance_steer_socket(int fd, int k);
 
 #endif

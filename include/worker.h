@@ -80,7 +80,8 @@ typedef struct worker {
 	 * read; and where the period started. */
 	atomic_uint load_permille;
 	usec_t load_wall_start, load_cpu_start;
-	int steer_workers;        /* worker 0: new connections go to workers [0, this); 0 = kernel's spread */
+	int steer_workers;        /* worker 0: new connections go to workers [0, this); 0 = kernel's
+				   * spread; -1 = the kernel refused a steering program */
 } worker_t;
 
 bool worker_init(worker_t *w, struct runtime *rt, int id);

@@ -148,10 +148,12 @@ bool balance_steer_socket(int fd, int k)
 		return setsockopt(fd, SOL_SOCKET, SO_DETACH_REUSEPORT_BPF, &unused, sizeof(unused)) == 0 ||
 		       errno == ENOENT;
 	}
-	/* A = the receiving CPU modulo k; the kernel picks the group's A-th
-	 * socket. One worker in use: always socket 0. */
+	/* A = a random number modulo k; the kernel picks the group's A-th
+	 * socket. Random, not the receiving CPU or the flow hash: one NIC
+	 * queue would send every connection to one worker, and loopback
+	 * packets carry no hash. One worker in use: always socket 0. */
 	struct sock_filter spread[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_CPU)),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, (uint32_t)(SKF_AD_OFF + SKF_AD_RANDOM)),
 		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, (uint32_t)k),
 		BPF_STMT(BPF_RET | BPF_A, 0),
 	};
@@ -178,7 +180,7 @@ static void steer(worker_t *w, const config_t *cfg)
 				k = i + 1;
 		}
 	}
-	if (k == w->steer_workers || !w->accepting)
+	if (k == w->steer_workers || w->steer_workers < 0 || !w->accepting)
 		return;
 	bool ok = true;
 	for (int j = 0; j < w->nlisten; j++) {
@@ -190,9 +192,12 @@ static void steer(worker_t *w, const config_t *cfg)
 			ok = balance_steer_socket(w->listen_fd[j], k) && ok;
 	}
 	if (!ok) {
-		log_debug("reuseport steering refused by the kernel (%s); the kernel spreads connections",
-			  strerror(errno));
-		k = 0;
+		/* Not worth a retry every period: placement stays the kernel's. */
+		log_info("reuseport steering refused by the kernel (%s); the kernel places new connections",
+			 strerror(errno));
+		for (int j = 0; j < w->nlisten; j++)
+			(void)balance_steer_socket(w->listen_fd[j], 0);
+		k = -1;
 	}
 	w->steer_workers = k;
 }

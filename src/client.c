@@ -1946,8 +1946,8 @@ static void client_tick_one(client_t *c, const config_t *cfg, usec_t now)
 static bool client_is_movable(const client_t *c)
 {
 	return c->state == CL_READY && !c->is_admin && c->pool && !c->server && !c->waiting && !c->wants_close &&
-	       !c->terminated && !c->pending_since_sync && !c->route_hold && !c->replay && !c->ryw_pending && !c->big_msg &&
-	       c->fwd_remaining == 0 && c->skip_bytes == 0 && !link_has_buffered(&c->link);
+	       !c->terminated && !c->pending_since_sync && !c->route_hold && !c->replay && !c->ryw_pending &&
+	       !c->big_msg && c->fwd_remaining == 0 && c->skip_bytes == 0 && !link_has_buffered(&c->link);
 }
 
 static void client_arrive_fn(worker_t *w, void *a, void *b)
@@ -1955,7 +1955,9 @@ static void client_arrive_fn(worker_t *w, void *a, void *b)
 	client_t *c = a;
 	list_push_back(&w->clients, &c->worker_node);
 	link_attach(&c->link, w);
-	/* Nobody can close it while it travels: its worker is the only closer. */
+	/* Drops the reference client_move took. Nothing closed it on the way
+	 * (only its own worker closes a client, and it had none), so the
+	 * answer "free it now" cannot come back. */
 	(void)pool_client_unref(c->pool, c);
 }
 

@@ -4,7 +4,6 @@
 #include "janitor.h"
 
 #include "balance.h"
-
 #include "client.h"
 #include "clock.h"
 #include "log.h"

@@ -204,8 +204,17 @@ static void test_busy_worker_spreads_clients(void **state)
 		clients_per_worker(admin, "app", counts);
 		spread = counts[0] > 0 && counts[1] > 0 && counts[0] + counts[1] == NT;
 	}
-	/* A little longer, so clients keep working across moves. */
-	usleep(1000000);
+	/* A little longer, so clients keep working across moves; new
+	 * connections now reach both busy workers (steering picks one of the
+	 * two at random: all sixteen on one, 1 in 32,768). */
+	usleep(700000);
+	PGconn *late[NCLIENTS];
+	for (int i = 0; i < NCLIENTS; i++)
+		late[i] = pt_connect_ok(&p, "md5_user", "md5-pw", "app");
+	int late_counts[2];
+	clients_per_worker(admin, "md5_user", late_counts);
+	for (int i = 0; i < NCLIENTS; i++)
+		PQfinish(late[i]);
 	atomic_store(&stop, true);
 	for (int i = 0; i < NT; i++) {
 		pthread_join(t[i], NULL);
@@ -213,6 +222,7 @@ static void test_busy_worker_spreads_clients(void **state)
 	}
 	assert_true(spread);
 	assert_int_equal(atomic_load(&failed), 0);
+	assert_true(late_counts[0] > 0 && late_counts[1] > 0);
 	PQfinish(admin);
 	assert_int_equal(pgtide_stop(&p), 0);
 }
