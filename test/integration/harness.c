@@ -141,6 +141,33 @@ static const char *pgtide_binary(void)
 	return b;
 }
 
+/* Every pgtide this test binary started. A failed assertion or die()
+ * leaves the test without stopping its pgtide: at exit, the ones still
+ * running (our children that waitpid has not reaped) are killed, so no
+ * process outlives the test. */
+static pid_t started[256];
+static size_t nstarted;
+
+static void kill_leftover_pgtides(void)
+{
+	for (size_t i = 0; i < nstarted; i++) {
+		int st;
+		if (waitpid(started[i], &st, WNOHANG) == 0) {
+			kill(started[i], SIGKILL);
+			waitpid(started[i], &st, 0);
+			fprintf(stderr, "harness: killed pgtide %d, left running by a failed test\n", (int)started[i]);
+		}
+	}
+}
+
+static void remember_started(pid_t pid)
+{
+	if (nstarted == 0)
+		atexit(kill_leftover_pgtides);
+	if (nstarted < sizeof(started) / sizeof(started[0]))
+		started[nstarted++] = pid;
+}
+
 void pgtide_start(pgtide_proc_t *p, const char *extra, const char *databases)
 {
 	memset(p, 0, sizeof(*p));
@@ -172,6 +199,7 @@ void pgtide_start(pgtide_proc_t *p, const char *extra, const char *databases)
 		execl(pgtide_binary(), "pgtide", "-v", path, (char *)NULL);
 		_exit(127);
 	}
+	remember_started(p->pid);
 	for (int i = 0; i < 300; i++) {
 		if (can_connect(p->port))
 			return;
