@@ -35,8 +35,12 @@
 #define SO_DETACH_REUSEPORT_BPF 68
 #endif
 
-/* Below this (permille of a core) a worker counts as unused for steering. */
-#define IN_USE_PERMILLE 20u
+/* A worker under a quarter of the busy line is not worth steering new
+ * connections to: worker 0 takes them until it is busy and spreads. */
+static unsigned in_use_line(unsigned busy)
+{
+	return busy / 4 ? busy / 4 : 1;
+}
 
 static usec_t thread_cpu_usec(void)
 {
@@ -176,7 +180,7 @@ static void steer(worker_t *w, const config_t *cfg)
 	if (cfg->worker_busy_percent > 0 && !cfg->so_reuseport && rt->nworkers > 1) {
 		k = 1;
 		for (int i = 1; i < rt->nworkers; i++) {
-			if (load_of(&rt->workers[i]) >= IN_USE_PERMILLE)
+			if (load_of(&rt->workers[i]) >= in_use_line((unsigned)cfg->worker_busy_percent * 10))
 				k = i + 1;
 		}
 	}

@@ -204,16 +204,20 @@ static void test_busy_worker_spreads_clients(void **state)
 		clients_per_worker(admin, "app", counts);
 		spread = counts[0] > 0 && counts[1] > 0 && counts[0] + counts[1] == NT;
 	}
-	/* A little longer, so clients keep working across moves; new
-	 * connections now reach both busy workers (steering picks one of the
-	 * two at random: all sixteen on one, 1 in 32,768). */
-	usleep(700000);
-	PGconn *late[NCLIENTS];
-	for (int i = 0; i < NCLIENTS; i++)
-		late[i] = pt_connect_ok(&p, "md5_user", "md5-pw", "app");
-	int late_counts[2];
-	clients_per_worker(admin, "md5_user", late_counts);
-	for (int i = 0; i < NCLIENTS; i++)
+	/* New connections now reach both busy workers: steering picks one of
+	 * the two at random (thirty-two all on one: 1 in 2^31), from worker
+	 * 0's next balance period on at the latest. Meanwhile the clients keep
+	 * working across moves. */
+	enum { NLATE = 32 };
+	PGconn *late[NLATE];
+	int late_counts[2] = { 0, 0 }, nlate = 0;
+	usleep(600000);
+	while (nlate < NLATE && !(late_counts[0] > 0 && late_counts[1] > 0)) {
+		late[nlate++] = pt_connect_ok(&p, "md5_user", "md5-pw", "app");
+		clients_per_worker(admin, "md5_user", late_counts);
+		usleep(50000);
+	}
+	for (int i = 0; i < nlate; i++)
 		PQfinish(late[i]);
 	atomic_store(&stop, true);
 	for (int i = 0; i < NT; i++) {
