@@ -93,8 +93,8 @@ typedef struct client {
 	bool ryw_pending;          /* on the primary for a write: learn its WAL position at the end */
 } client_t;
 
-/* A new accepted socket on worker w. */
-void client_accept(worker_t *w, int fd, bool is_unix);
+/* A new accepted socket on worker w, from peer (as accept returned it). */
+void client_accept(worker_t *w, int fd, const struct sockaddr_storage *peer);
 /* The pool gave c a server (on c's worker); records the wait. */
 void client_server_assigned(client_t *c, struct server *s);
 /* The server c was linked to is gone; send an error, close c. */

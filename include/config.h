@@ -139,6 +139,7 @@ typedef struct config {
 	int log_format;
 	bool tcp_keepalive;
 	bool so_reuseport;   /* no probe for another process on the port */
+	bool tcp_defer_accept; /* TCP_DEFER_ACCEPT on the listening sockets */
 	char *metrics_addr;
 	int metrics_port;
 	char *ignore_startup_parameters;

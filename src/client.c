@@ -277,8 +277,9 @@ void client_close(client_t *c, const char *reason)
 
 /* ---- accepting ---- */
 
-void client_accept(worker_t *w, int fd, bool is_unix)
+void client_accept(worker_t *w, int fd, const struct sockaddr_storage *peer)
 {
+	bool is_unix = peer->ss_family == AF_UNIX;
 	runtime_t *rt = w->rt;
 	client_t *c = xcalloc(1, sizeof(*c));
 	c->reap.free_fn = client_free;
@@ -289,23 +290,18 @@ void client_accept(worker_t *w, int fd, bool is_unix)
 	list_init(&c->pool_node);
 	list_init(&c->wait_node);
 	link_init(&c->link, fd, c, client_on_read, client_on_drain);
-	socklen_t alen = sizeof(c->addr);
 	if (is_unix) {
 		c->addr.sin6_family = AF_UNIX;
 	} else {
-		struct sockaddr_storage ss;
-		alen = sizeof(ss);
-		if (getpeername(fd, (struct sockaddr *)&ss, &alen) == 0) {
-			if (ss.ss_family == AF_INET6) {
-				memcpy(&c->addr, &ss, sizeof(c->addr));
-			} else if (ss.ss_family == AF_INET) {
-				struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-				c->addr.sin6_family = AF_INET6;
-				c->addr.sin6_port = sin->sin_port;
-				c->addr.sin6_addr.s6_addr[10] = 0xff;
-				c->addr.sin6_addr.s6_addr[11] = 0xff;
-				memcpy(&c->addr.sin6_addr.s6_addr[12], &sin->sin_addr, 4);
-			}
+		if (peer->ss_family == AF_INET6) {
+			memcpy(&c->addr, peer, sizeof(c->addr));
+		} else if (peer->ss_family == AF_INET) {
+			const struct sockaddr_in *sin = (const struct sockaddr_in *)peer;
+			c->addr.sin6_family = AF_INET6;
+			c->addr.sin6_port = sin->sin_port;
+			c->addr.sin6_addr.s6_addr[10] = 0xff;
+			c->addr.sin6_addr.s6_addr[11] = 0xff;
+			memcpy(&c->addr.sin6_addr.s6_addr[12], &sin->sin_addr, 4);
 		}
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -320,6 +316,10 @@ void client_accept(worker_t *w, int fd, bool is_unix)
 	if (!is_unix && tls && tls->client_ctx)
 		c->link.on_read = client_first_read;
 	link_attach(&c->link, w);
+	/* TCP_DEFER_ACCEPT handed the connection over with its first bytes:
+	 * read them now rather than wake up again for them. */
+	if (!is_unix && runtime_cfg(rt)->tcp_defer_accept)
+		c->link.on_read(&c->link);
 }
 
 /* ---- startup ---- */

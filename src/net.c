@@ -10,6 +10,7 @@
 #include <event2/event.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,7 @@ static bool add_listener(struct worker *w, int fd, char *err, size_t errlen)
 	return true;
 }
 
-static int tcp_socket(const struct addrinfo *ai, char *err, size_t errlen)
+static int tcp_socket(const struct addrinfo *ai, bool defer_accept, char *err, size_t errlen)
 {
 	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
@@ -48,6 +49,11 @@ static int tcp_socket(const struct addrinfo *ai, char *err, size_t errlen)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (ai->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	/* Every PostgreSQL client speaks first (startup packet or SSLRequest):
+	 * the kernel wakes us once for the connection and its first bytes. */
+	int defer_secs = 45;
+	if (defer_accept)
+		setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_secs, sizeof(defer_secs));
 	/* listen() comes later (net_listen), once the unix socket is in place. */
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
 		char host[NI_MAXHOST] = "?", port[NI_MAXSERV] = "?";
@@ -93,8 +99,9 @@ static bool port_is_free(const struct addrinfo *ai, char *err, size_t errlen)
 	return free_port;
 }
 
-static bool listen_tcp(runtime_t *rt, const char *addr, int port, bool shared, char *err, size_t errlen)
+static bool listen_tcp(runtime_t *rt, const char *addr, int port, char *err, size_t errlen)
 {
+	const config_t *cfg = runtime_cfg(rt);
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE },
 			*res = NULL;
 	char portstr[16];
@@ -112,9 +119,9 @@ static bool listen_tcp(runtime_t *rt, const char *addr, int port, bool shared, c
 			continue;
 		/* so_reuseport: another pgtide (the one being replaced) may
 		 * hold the port, and the kernel spreads connections over both. */
-		ok = shared || port_is_free(ai, err, errlen);
+		ok = cfg->so_reuseport || port_is_free(ai, err, errlen);
 		for (int i = 0; i < rt->nworkers && ok; i++) {
-			int fd = tcp_socket(ai, err, errlen);
+			int fd = tcp_socket(ai, cfg->tcp_defer_accept, err, errlen);
 			ok = fd >= 0 && add_listener(&rt->workers[i], fd, err, errlen);
 		}
 	}
@@ -159,7 +166,7 @@ bool net_listen(runtime_t *rt, char *err, size_t errlen)
 		strlcpy_ok(list, cfg->listen_addr, sizeof(list));
 		char *save = NULL;
 		for (char *a = strtok_r(list, ", ", &save); a; a = strtok_r(NULL, ", ", &save)) {
-			if (!listen_tcp(rt, a, cfg->listen_port, cfg->so_reuseport, err, errlen))
+			if (!listen_tcp(rt, a, cfg->listen_port, err, errlen))
 				return false;
 		}
 	}
@@ -194,7 +201,7 @@ static bool accept_some(struct worker *w, int lfd, int max)
 				log_warning("accept failed: %s (raise ulimit -n)", strerror(e));
 			return e == EINTR || e == ECONNABORTED;
 		}
-		client_accept(w, fd, ss.ss_family == AF_UNIX);
+		client_accept(w, fd, &ss);
 	}
 	return true;
 }

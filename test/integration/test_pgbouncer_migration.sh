@@ -224,7 +224,7 @@ declare -A sample=(
 	[admin_users]="pgb_admin, ops" [stats_users]=monitoring [max_packet_size]=65536
 	[stats_period]=15 [log_connections]=0 [log_disconnections]=0 [log_pooler_errors]=0
 	[log_stats]=0 [verbose]=2 [logfile]=/var/log/pgbouncer/pgbouncer.log
-	[pidfile]=/run/pgbouncer/pgbouncer.pid [tcp_keepalive]=0
+	[pidfile]=/run/pgbouncer/pgbouncer.pid [tcp_keepalive]=0 [tcp_defer_accept]=0
 	[client_tls_sslmode]=require [client_tls_key_file]=$work/tls.key
 	[client_tls_cert_file]=$work/tls.crt [client_tls_ca_file]=$work/tls.crt
 	[client_tls_protocols]=tlsv1.3 [client_tls_ciphers]=HIGH [server_tls_sslmode]=verify-full

@@ -368,9 +368,13 @@ static void check_serving(pgtide_proc_t *p)
 static int setup(void **state)
 {
 	signal(SIGPIPE, SIG_IGN);
+	/* tcp_defer_accept off: test_startup_incomplete_login_timeout has a
+	 * client that connects and sends nothing, which TCP_DEFER_ACCEPT
+	 * would keep in the kernel, away from pgtide, for 45 s. */
 	pgtide_start(&trust_proc,
 		     "pool_mode = transaction\n"
 		     "auth_type = trust\n"
+		     "tcp_defer_accept = 0\n"
 		     "client_login_timeout = 1\n"
 		     "max_packet_size = 100000\n",
 		     NULL);

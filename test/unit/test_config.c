@@ -193,7 +193,7 @@ static void test_table_is_sane(void **state)
 {
 	size_t n = config_setting_count();
 
-	assert_int_equal(n, 69);
+	assert_int_equal(n, 70);
 	assert_null(config_setting_at(n));
 	for (size_t i = 0; i < n; i++) {
 		const config_setting_t *s = config_setting_at(i);
@@ -279,6 +279,7 @@ static const char full_ini[] =
 	"pidfile = /run/pgtide.pid\n"
 	"log_format = JSON\n"
 	"tcp_keepalive = off\n"
+	"tcp_defer_accept = off\n"
 	"metrics_addr = 0.0.0.0\n"
 	"metrics_port = 9127\n"
 	"ignore_startup_parameters = extra_float_digits\n"
@@ -362,6 +363,7 @@ static void test_full_file(void **state)
 	assert_string_equal(cfg->pidfile, "/run/pgtide.pid");
 	assert_int_equal(cfg->log_format, LOG_FORMAT_JSON);
 	assert_false(cfg->tcp_keepalive);
+	assert_false(cfg->tcp_defer_accept);
 	assert_string_equal(cfg->ignore_startup_parameters, "extra_float_digits");
 	assert_string_equal(cfg->metrics_addr, "0.0.0.0");
 	assert_int_equal(cfg->metrics_port, 9127);
