@@ -14,14 +14,13 @@
  * change does not match what PostgreSQL derived.
  */
 #include "auth.h"
+#include "digest.h"
 
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #define SCRAM_PREFIX "SCRAM-SHA-256$"
@@ -362,38 +361,12 @@ static bool parse_count(const char *p, size_t len, int64_t max, int *out)
 
 /* ---- hashing ---- */
 
-static bool sha256(const void *data, size_t len, uint8_t out[SCRAM_KEY_LEN])
-{
-	return EVP_Digest(data, len, out, NULL, EVP_sha256(), NULL) == 1;
-}
-
-static bool hmac256(const uint8_t *key, size_t key_len, const void *data, size_t len,
-		    uint8_t out[SCRAM_KEY_LEN])
-{
-	unsigned int n = 0;
-
-	if (!HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &n))
-		return false;
-	return n == SCRAM_KEY_LEN;
-}
-
-static bool salted_password(const char *password, const uint8_t *salt, size_t salt_len,
-			    int iterations, uint8_t out[SCRAM_KEY_LEN])
-{
-	size_t len = strlen(password);
-
-	if (len > INT_MAX || salt_len > INT_MAX)
-		return false;
-	return PKCS5_PBKDF2_HMAC(password, (int)len, salt, (int)salt_len, iterations,
-				 EVP_sha256(), SCRAM_KEY_LEN, out) == 1;
-}
-
 /* ClientKey = HMAC(SaltedPassword, "Client Key"), ServerKey likewise. */
 static bool keys_from_salted(const uint8_t salted[SCRAM_KEY_LEN], uint8_t client_key[SCRAM_KEY_LEN],
 			     uint8_t server_key[SCRAM_KEY_LEN])
 {
-	return hmac256(salted, SCRAM_KEY_LEN, "Client Key", 10, client_key) &&
-	       hmac256(salted, SCRAM_KEY_LEN, "Server Key", 10, server_key);
+	return digest_hmac_sha256(salted, SCRAM_KEY_LEN, "Client Key", 10, client_key) &&
+	       digest_hmac_sha256(salted, SCRAM_KEY_LEN, "Server Key", 10, server_key);
 }
 
 static void xor_keys(const uint8_t *a, const uint8_t *b, uint8_t *out)
@@ -424,21 +397,15 @@ static void hex_encode(const uint8_t *src, size_t len, char *dst)
 	dst[2 * len] = '\0';
 }
 
-/* out (33 bytes) = hex(md5(a || b)); streamed so nothing is concatenated. */
+/* out (33 bytes) = hex(md5(a || b)). */
 static bool md5_hex(const void *a, size_t a_len, const void *b, size_t b_len, char *out)
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	uint8_t digest[EVP_MAX_MD_SIZE];
-	unsigned int n = 0;
-	bool ok;
+	uint8_t digest[DIGEST_MD5_LEN];
 
-	ok = ctx && EVP_DigestInit_ex(ctx, EVP_md5(), NULL) == 1 &&
-	     EVP_DigestUpdate(ctx, a, a_len) == 1 && EVP_DigestUpdate(ctx, b, b_len) == 1 &&
-	     EVP_DigestFinal_ex(ctx, digest, &n) == 1 && n == 16;
-	EVP_MD_CTX_free(ctx);
-	if (ok)
-		hex_encode(digest, 16, out);
-	return ok;
+	if (!digest_md5_2(a, a_len, b, b_len, digest))
+		return false;
+	hex_encode(digest, sizeof(digest), out);
+	return true;
 }
 
 /* PostgreSQL's test: "md5", 35 characters, lowercase hex after the prefix. */
@@ -549,9 +516,9 @@ bool scram_secret_from_password(const char *password, const uint8_t *salt, size_
 	if (!password || !salt || salt_len == 0 || salt_len > SCRAM_MAX_SALT_LEN || iterations < 1)
 		return false;
 	memset(out, 0, sizeof(*out));
-	ok = salted_password(password, salt, salt_len, iterations, salted) &&
+	ok = digest_pbkdf2_sha256(password, strlen(password), salt, salt_len, iterations, salted) &&
 	     keys_from_salted(salted, client_key, out->server_key) &&
-	     sha256(client_key, SCRAM_KEY_LEN, out->stored_key);
+	     digest_sha256(client_key, SCRAM_KEY_LEN, out->stored_key);
 	OPENSSL_cleanse(salted, sizeof(salted));
 	OPENSSL_cleanse(client_key, sizeof(client_key));
 	if (!ok)
@@ -575,13 +542,13 @@ void scram_mock_secret(const char *user, const uint8_t mock_key[32], scram_secre
 	if (mock_key == NULL)
 		mock_key = zero_key; /* callers should pass a per-process random key */
 	memset(out, 0, sizeof(*out));
-	if (!hmac256(mock_key, 32, user, strlen(user), digest))
+	if (!digest_hmac_sha256(mock_key, 32, user, strlen(user), digest))
 		memset(digest, 0, sizeof(digest));
 	out->iterations = SCRAM_DEFAULT_ITERATIONS;
 	out->salt_len = SCRAM_MOCK_SALT_LEN;
 	memcpy(out->salt, digest, SCRAM_MOCK_SALT_LEN);
-	if (!sha256(digest, sizeof(digest), out->stored_key) ||
-	    !sha256(out->stored_key, SCRAM_KEY_LEN, out->server_key))
+	if (!digest_sha256(digest, sizeof(digest), out->stored_key) ||
+	    !digest_sha256(out->stored_key, SCRAM_KEY_LEN, out->server_key))
 		memset(out->stored_key, 0, SCRAM_KEY_LEN);
 }
 
@@ -831,10 +798,10 @@ static bool proof_ok(scram_server_t *s, const char *am, size_t am_len, const uin
 	uint8_t sig[SCRAM_KEY_LEN], key[SCRAM_KEY_LEN], hashed[SCRAM_KEY_LEN];
 	bool ok;
 
-	if (!hmac256(s->secret.stored_key, SCRAM_KEY_LEN, am, am_len, sig))
+	if (!digest_hmac_sha256(s->secret.stored_key, SCRAM_KEY_LEN, am, am_len, sig))
 		return false;
 	xor_keys(proof, sig, key);
-	ok = sha256(key, SCRAM_KEY_LEN, hashed) &&
+	ok = digest_sha256(key, SCRAM_KEY_LEN, hashed) &&
 	     CRYPTO_memcmp(hashed, s->secret.stored_key, SCRAM_KEY_LEN) == 0;
 	if (ok)
 		memcpy(s->client_key, key, SCRAM_KEY_LEN);
@@ -849,7 +816,7 @@ static bool write_server_final(scram_server_t *s, const char *am, size_t am_len,
 	uint8_t sig[SCRAM_KEY_LEN];
 	struct sbuf b;
 
-	if (!hmac256(s->secret.server_key, SCRAM_KEY_LEN, am, am_len, sig))
+	if (!digest_hmac_sha256(s->secret.server_key, SCRAM_KEY_LEN, am, am_len, sig))
 		return fail(errmsg, err_crypto);
 	sb_init(&b, out, cap);
 	sb_str(&b, "v=");
@@ -1041,7 +1008,7 @@ static bool derive_client_keys(scram_client_t *c, const struct server_first *sf,
 
 	if (c->use_keys)
 		return true;
-	ok = salted_password(c->password, sf->salt, sf->salt_len, sf->iterations, salted) &&
+	ok = digest_pbkdf2_sha256(c->password, strlen(c->password), sf->salt, sf->salt_len, sf->iterations, salted) &&
 	     keys_from_salted(salted, c->client_key, c->server_key);
 	OPENSSL_cleanse(salted, sizeof(salted));
 	OPENSSL_cleanse(c->password, sizeof(c->password));
@@ -1054,9 +1021,9 @@ static bool compute_proof(scram_client_t *c, const char *am, size_t am_len, uint
 {
 	uint8_t stored[SCRAM_KEY_LEN], sig[SCRAM_KEY_LEN];
 
-	if (!sha256(c->client_key, SCRAM_KEY_LEN, stored) ||
-	    !hmac256(stored, SCRAM_KEY_LEN, am, am_len, sig) ||
-	    !hmac256(c->server_key, SCRAM_KEY_LEN, am, am_len, c->expected_server_signature))
+	if (!digest_sha256(c->client_key, SCRAM_KEY_LEN, stored) ||
+	    !digest_hmac_sha256(stored, SCRAM_KEY_LEN, am, am_len, sig) ||
+	    !digest_hmac_sha256(c->server_key, SCRAM_KEY_LEN, am, am_len, c->expected_server_signature))
 		return false;
 	xor_keys(c->client_key, sig, proof);
 	return true;

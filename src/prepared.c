@@ -3,8 +3,8 @@
  * set with LRU eviction, and the queue of answers a server owes.
  */
 #include "prepared.h"
+#include "digest.h"
 
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +13,11 @@
 
 ps_key_t ps_key_of(const void *parse_body, size_t len)
 {
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	uint8_t md[DIGEST_SHA256_LEN];
 	ps_key_t k = { 0, 0 };
 	/* SHA-256, not a fast hash: a client must not be able to make its SQL
 	 * collide with another client's statement of the same pool. */
-	if (EVP_Digest(parse_body, len, md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen < 16)
+	if (!digest_sha256(parse_body, len, md))
 		abort(); /* only on allocation failure inside OpenSSL */
 	memcpy(&k.a, md, 8);
 	memcpy(&k.b, md + 8, 8);

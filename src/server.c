@@ -940,9 +940,9 @@ static inline psr_action_t answer_tracked(server_t *s, uint8_t type, const uint8
 	return prepared_relay_server_message(s, type, body, blen);
 }
 
-/* Notes what a client-bound message means for the server's state. */
-static void client_bound_message(server_t *s, uint8_t type, const uint8_t *body, size_t blen,
-				 uint32_t total)
+/* What pgtide learns from a message on its way to the client (body is set
+ * for the inspected types only). */
+static void note_client_bound(server_t *s, uint8_t type, const uint8_t *body, size_t blen, uint32_t total)
 {
 	if (type == BE_READY && blen >= 1) {
 		s->tx_status = (char)body[0];
@@ -965,6 +965,12 @@ static void client_bound_message(server_t *s, uint8_t type, const uint8_t *body,
 	/* Counted before the message can reach the client: SHOW STATS from the
 	 * client's next query must see it. */
 	pool_stats(s->pool, s->link.worker->id)->c.bytes_sent += total;
+}
+
+static void client_bound_message(server_t *s, uint8_t type, const uint8_t *body, size_t blen,
+				 uint32_t total)
+{
+	note_client_bound(s, type, body, blen, total);
 	client_t *rc = s->client;
 	if (unlikely(rc->replay) && !rc->replay_answered) {
 		/* A replica shutting down says so (FATAL) before it closes, at
@@ -1098,6 +1104,54 @@ static step_t handle_unlinked(server_t *s, iobuf_t *in, server_mode_t mode, uint
 	return mine && s->state != SV_CLOSED ? STEP_MORE : STEP_GONE;
 }
 
+/* Whether answer_tracked would just count `type` off inline and relay it:
+ * what lets it share a run with the messages before it. */
+static bool answer_is_plain(const server_t *s, uint8_t type, const uint8_t *body)
+{
+	if (type == BE_COPY_IN || type == BE_COPY_BOTH || (type == BE_COMMAND_COMPLETE && body[0] == 'D'))
+		return false;
+	if (!rq_is_final(&s->rq, type))
+		return true;
+	rq_kind_t head = rq_head(&s->rq)->kind;
+	return (head == RQ_PLAIN && type != BE_ERROR && type != BE_READY) || (head == RQ_SYNC && type == BE_READY);
+}
+
+/* Relays the answer that starts with the message framed at the head of
+ * `in` (the server is linked and no replica replay is pending): notes each
+ * message of the run that follows and relays the run as one copy. The run
+ * ends after ReadyForQuery, the start of COPY or an answer pgtide must act
+ * on next (rq_emit); before a message not all here that must be inspected,
+ * one the answer queue may swallow, or a header not all here (server_step
+ * takes those on their own). */
+static void relay_run(server_t *s, iobuf_t *in, uint32_t max_len, uint8_t type, uint32_t total)
+{
+	const uint8_t *head = iobuf_head(in);
+	size_t avail = iobuf_len(in), run = 0;
+	for (;;) {
+		bool inspected = backend_type_class[type] & BT_INSPECTED;
+		const uint8_t *body = inspected ? head + run + PROTO_HEADER_LEN : NULL;
+		size_t blen = inspected ? total - PROTO_HEADER_LEN : 0;
+		bool tracked = s->rq_on && rq_wants(&s->rq, type);
+		if (run > 0 && tracked && !answer_is_plain(s, type, body))
+			break;
+		note_client_bound(s, type, body, blen, total);
+		if (tracked && answer_tracked(s, type, body, blen) == PSR_SWALLOW) {
+			s->skip_remaining = total; /* only ever the run's first message */
+			return;
+		}
+		bool whole = total <= avail - run;
+		run += total;
+		if (!whole || s->rq_emit || type == BE_READY || type == BE_COPY_IN || type == BE_COPY_BOTH)
+			break;
+		if (proto_frame(head + run, avail - run, max_len, &type, &total) != FRAME_OK)
+			break;
+		uint8_t cls = backend_type_class[type];
+		if (!(cls & BT_VALID) || ((cls & BT_INSPECTED) && total > avail - run))
+			break;
+	}
+	s->fwd_remaining = (uint32_t)MIN(run, UINT32_MAX);
+}
+
 /* Handles the message at the head of `in`. */
 static step_t server_step(server_t *s, iobuf_t *in, uint32_t max_len)
 {
@@ -1138,7 +1192,10 @@ static step_t server_step(server_t *s, iobuf_t *in, uint32_t max_len)
 			protocol_error(s, "unknown message type from server");
 			return STEP_GONE;
 		}
-		client_bound_message(s, type, need_whole ? body : NULL, need_whole ? blen : 0, total);
+		if (likely(!s->client->replay))
+			relay_run(s, in, max_len, type, total);
+		else
+			client_bound_message(s, type, need_whole ? body : NULL, need_whole ? blen : 0, total);
 		return STEP_MORE;
 	case MODE_INTERNAL:
 	case MODE_UNLINKED:
