@@ -927,7 +927,7 @@ static bool error_is_fatal(const uint8_t *body, size_t blen)
  * are counted off inline, the rest goes to prepared_relay. */
 static inline psr_action_t answer_tracked(server_t *s, uint8_t type, const uint8_t *body, size_t blen)
 {
-	bool plain = type != BE_COMMAND_COMPLETE || !body || body[0] != 'D'; /* DISCARD/DEALLOCATE ALL */
+	bool plain = type != BE_COMMAND_COMPLETE || !blen || body[0] != 'D'; /* DISCARD/DEALLOCATE ALL */
 	if (plain && type != BE_COPY_IN && type != BE_COPY_BOTH) {
 		/* A CommandComplete inside a Query's answer: nothing owed ends. */
 		if (!rq_is_final(&s->rq, type))
@@ -1106,9 +1106,9 @@ static step_t handle_unlinked(server_t *s, iobuf_t *in, server_mode_t mode, uint
 
 /* Whether answer_tracked would just count `type` off inline and relay it:
  * what lets it share a run with the messages before it. */
-static bool answer_is_plain(const server_t *s, uint8_t type, const uint8_t *body)
+static bool answer_is_plain(const server_t *s, uint8_t type, const uint8_t *body, size_t blen)
 {
-	if (type == BE_COPY_IN || type == BE_COPY_BOTH || (type == BE_COMMAND_COMPLETE && body[0] == 'D'))
+	if (type == BE_COPY_IN || type == BE_COPY_BOTH || (type == BE_COMMAND_COMPLETE && blen && body[0] == 'D'))
 		return false;
 	if (!rq_is_final(&s->rq, type))
 		return true;
@@ -1132,7 +1132,7 @@ static void relay_run(server_t *s, iobuf_t *in, uint32_t max_len, uint8_t type, 
 		const uint8_t *body = inspected ? head + run + PROTO_HEADER_LEN : NULL;
 		size_t blen = inspected ? total - PROTO_HEADER_LEN : 0;
 		bool tracked = s->rq_on && rq_wants(&s->rq, type);
-		if (run > 0 && tracked && !answer_is_plain(s, type, body))
+		if (run > 0 && tracked && !answer_is_plain(s, type, body, blen))
 			break;
 		note_client_bound(s, type, body, blen, total);
 		if (tracked && answer_tracked(s, type, body, blen) == PSR_SWALLOW) {
