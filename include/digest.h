@@ -1,5 +1,5 @@
 /*
- * digest.h - MD5, SHA-256 and HMAC-SHA-256 over algorithms fetched once per
+ * digest.h - MD5, SHA-256, HMAC-SHA-256 and PBKDF2 over algorithms fetched once per
  * process.
  *
  * OpenSSL 3 looks an algorithm up in its provider store on every use of

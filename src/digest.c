@@ -1,5 +1,5 @@
 /*
- * digest.c - MD5, SHA-256 and HMAC-SHA-256 over algorithms fetched once per
+ * digest.c - MD5, SHA-256, HMAC-SHA-256 and PBKDF2 over algorithms fetched once per
  * process (see digest.h for why).
  *
  * The fetched algorithms are process-wide constants: written once under
